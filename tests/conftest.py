@@ -1,0 +1,20 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))  # model_tester, d2l_reference
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the suite may reach the real Hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED = TESTS.parent.parent / "shared"
+
+
+@pytest.fixture
+def shared_dir():
+    """`../shared` beside the checkout; tests that need it skip cleanly where it is absent."""
+    if not (SHARED / "data" / "fra-eng.txt").exists():
+        pytest.skip("../shared/data/fra-eng.txt is not present")
+    return SHARED

@@ -1,0 +1,290 @@
+"""Forward behaviour of the models: shapes, padding, loss, save/load, bad input, the cache argument."""
+
+import unittest
+
+import pytest
+import torch
+from model_tester import EOS, PAD, GRUSeq2SeqModelTester, to_left_padding
+from transformers import AutoModel, AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq
+
+import hf_gru_seq2seq.modeling_gru_seq2seq as modeling
+from hf_gru_seq2seq import GRUSeq2SeqCache, GRUSeq2SeqForConditionalGeneration, GRUSeq2SeqModel
+
+
+class GRUSeq2SeqModelTest(unittest.TestCase):
+    def setUp(self):
+        self.tester = GRUSeq2SeqModelTester()
+
+    def test_model_shapes(self):
+        self.tester.create_and_check_model_shapes(self)
+
+    def test_bidirectional_model_shapes(self):
+        GRUSeq2SeqModelTester(bidirectional_encoder=True).create_and_check_model_shapes(self)
+
+    def test_lm_shapes_and_loss(self):
+        self.tester.create_and_check_lm_shapes_and_loss(self)
+
+    def test_padding_never_changes_logits(self):
+        self.tester.create_and_check_padding_invariance(self)
+
+    def test_left_padding_gives_the_same_logits(self):
+        self.tester.create_and_check_padding_invariance(self, left_padding=True)
+
+    def test_bidirectional_padding_never_changes_logits(self):
+        GRUSeq2SeqModelTester(bidirectional_encoder=True).create_and_check_padding_invariance(self)
+        GRUSeq2SeqModelTester(bidirectional_encoder=True).create_and_check_padding_invariance(self, left_padding=True)
+
+
+def test_padding_ids_are_never_read():
+    """Whatever id sits under a zero of the attention mask, nothing changes (and nothing fails)."""
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    reference = model(**inputs).logits
+    garbage = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, 10_000)
+    torch.testing.assert_close(model(**{**inputs, "input_ids": garbage}).logits, reference, atol=0, rtol=0)
+
+
+def test_bidirectional_state_is_the_bridge_of_both_directions():
+    """Each decoder layer starts from tanh(W [forward final ; backward final] + b), the backward final state
+    being the reverse GRU's state after reading the sentence from its last real token to its first."""
+    tester = GRUSeq2SeqModelTester(bidirectional_encoder=True, num_hidden_layers=2)
+    model, inputs = tester.model(), tester.prepare_inputs()
+    encoder = model.get_encoder()
+    out = encoder(inputs["input_ids"], inputs["attention_mask"])
+    layers, hidden = 2, tester.hidden_size
+    for row in range(tester.batch_size):
+        tokens = inputs["input_ids"][row][inputs["attention_mask"][row].bool()]
+        x = encoder.embedding(tokens)[None]  # (1, n, E)
+        forward_finals, backward_finals = [], []
+        for layer in range(layers):  # run each direction by hand with the GRU's own weights
+            fwd = torch.nn.GRU(x.shape[-1], hidden, batch_first=True)
+            bwd = torch.nn.GRU(x.shape[-1], hidden, batch_first=True)
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(fwd, f"{name}_l0").data = getattr(encoder.rnn, f"{name}_l{layer}").data
+                getattr(bwd, f"{name}_l0").data = getattr(encoder.rnn, f"{name}_l{layer}_reverse").data
+            out_f, h_f = fwd(x)
+            out_b, h_b = bwd(x.flip(1))
+            forward_finals.append(h_f[0, 0])
+            backward_finals.append(h_b[0, 0])
+            x = torch.cat([out_f, out_b.flip(1)], -1)
+        expected = torch.stack([
+            torch.tanh(encoder.bridge(torch.cat([f, b]))) for f, b in zip(forward_finals, backward_finals)
+        ])
+        torch.testing.assert_close(out.final_state[row], expected, atol=1e-5, rtol=0)
+        n = len(tokens)
+        torch.testing.assert_close(out.last_hidden_state[row, :n], x[0], atol=1e-5, rtol=0)
+
+
+def test_loss_ignores_minus_100_and_is_float32_token_mean():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    labels = inputs["labels"].clone()
+    labels[0, 2:] = -100
+    labels[3, 1] = -100
+    out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels)
+    keep = labels.ne(-100)
+    expected = -torch.log_softmax(out.logits.double(), -1)[keep].gather(1, labels[keep][:, None]).mean()
+    assert out.loss.dtype == torch.float32
+    torch.testing.assert_close(out.loss.double(), expected, atol=1e-6, rtol=0)
+    # the loss with num_items_in_batch divides the summed loss by that count
+    total = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels,
+                  num_items_in_batch=torch.tensor(100)).loss
+    torch.testing.assert_close(total.double(), expected * keep.sum() / 100, atol=1e-6, rtol=0)
+
+
+def test_loss_is_float32_under_bfloat16_weights():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model().to(torch.bfloat16), tester.prepare_inputs()
+    out = model(**inputs)
+    assert out.logits.dtype == torch.bfloat16 and out.loss.dtype == torch.float32
+
+
+def test_decoder_inputs_are_labels_shifted_right():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    labels = inputs["labels"].clone()
+    labels[1, -2:] = -100
+    shifted = model.prepare_decoder_input_ids_from_labels(labels)
+    assert shifted[:, 0].eq(model.config.decoder_start_token_id).all()
+    assert torch.equal(shifted[0, 1:], labels[0, :-1])
+    assert shifted[1, -1] == PAD  # a -100 moved into the inputs becomes padding
+    explicit = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                     decoder_input_ids=shifted, labels=labels)
+    implicit = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=labels)
+    torch.testing.assert_close(explicit.logits, implicit.logits, atol=0, rtol=0)
+
+
+def test_data_collator_for_seq2seq_builds_decoder_inputs():
+    tester = GRUSeq2SeqModelTester()
+    model = tester.model()
+
+    class PadOnly:  # the collator only needs the tokenizer's padding
+        pad_token_id, padding_side = PAD, "right"
+
+        def pad(self, features, **kwargs):
+            width = max(len(f["input_ids"]) for f in features)
+            ids = [f["input_ids"] + [PAD] * (width - len(f["input_ids"])) for f in features]
+            mask = [[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"])) for f in features]
+            return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
+
+    collator = DataCollatorForSeq2Seq(PadOnly(), model=model)
+    batch = collator([{"input_ids": [5, 6, 7], "labels": [8, 9, EOS]}, {"input_ids": [5], "labels": [4, EOS]}])
+    assert torch.equal(batch["labels"][1], torch.tensor([4, EOS, -100]))
+    assert torch.equal(batch["decoder_input_ids"], model.prepare_decoder_input_ids_from_labels(batch["labels"]))
+    assert model(**batch).loss.isfinite()
+
+
+def test_save_and_load_uses_safetensors_and_keeps_logits(tmp_path):
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    model.save_pretrained(tmp_path)
+    files = {p.name for p in tmp_path.iterdir()}
+    assert "model.safetensors" in files and not any(name.endswith((".bin", ".pt", ".pth")) for name in files)
+    for loader in (GRUSeq2SeqForConditionalGeneration, AutoModelForSeq2SeqLM):
+        loaded = loader.from_pretrained(tmp_path).eval()
+        assert type(loaded) is GRUSeq2SeqForConditionalGeneration
+        torch.testing.assert_close(loaded(**inputs).logits, model(**inputs).logits, atol=0, rtol=0)
+    base = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(base) is GRUSeq2SeqModel
+    hidden = base(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                  decoder_input_ids=model.prepare_decoder_input_ids_from_labels(inputs["labels"])).last_hidden_state
+    torch.testing.assert_close(model.lm_head(hidden), model(**inputs).logits, atol=0, rtol=0)
+
+
+def test_generation_config_is_fit_for_translation(tmp_path):
+    tester = GRUSeq2SeqModelTester()
+    tester.model().save_pretrained(tmp_path)
+    loaded = GRUSeq2SeqForConditionalGeneration.from_pretrained(tmp_path)
+    gen = loaded.generation_config
+    assert (tmp_path / "generation_config.json").exists()
+    assert gen.max_new_tokens is not None and gen.max_new_tokens >= 64  # not the library's max_length=20
+    assert (gen.decoder_start_token_id, gen.eos_token_id, gen.pad_token_id) == (1, EOS, PAD)
+    assert gen.num_beams > 1
+
+
+def test_tied_embeddings_share_one_tensor_and_survive_save(tmp_path):
+    tester = GRUSeq2SeqModelTester(embedding_size=16, hidden_size=16)
+    model = tester.model(tie_word_embeddings=True)
+    assert model.lm_head.weight.data_ptr() == model.model.decoder.embedding.weight.data_ptr()
+    model.save_pretrained(tmp_path)
+    loaded = GRUSeq2SeqForConditionalGeneration.from_pretrained(tmp_path)
+    assert loaded.lm_head.weight.data_ptr() == loaded.model.decoder.embedding.weight.data_ptr()
+    torch.testing.assert_close(loaded.lm_head.weight, model.lm_head.weight, atol=0, rtol=0)
+
+
+def test_untied_by_default():
+    model = GRUSeq2SeqModelTester(embedding_size=16, hidden_size=16).model()
+    assert model.lm_head.weight.data_ptr() != model.model.decoder.embedding.weight.data_ptr()
+
+
+def test_gru_weights_are_initialised():
+    """The library's default initialisation skips nn.GRU; ours covers it (Xavier weights, zero biases)."""
+    model = GRUSeq2SeqModelTester().model()
+    rnn = model.model.decoder.rnn
+    assert all(torch.count_nonzero(p) == 0 for n, p in rnn.named_parameters() if n.startswith("bias"))
+    weight = rnn.weight_ih_l0
+    bound = (6 / (weight.shape[0] + weight.shape[1])) ** 0.5
+    assert weight.abs().max() <= bound and weight.std() > bound / 4
+
+
+# -- bad input ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field", ["input_ids", "decoder_input_ids", "labels"])
+@pytest.mark.parametrize("bad", [10_000, -5])
+def test_ids_outside_the_vocabulary_name_the_id(field, bad):
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    inputs["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(inputs["labels"])
+    inputs[field] = inputs[field].clone()
+    inputs[field][1, 0] = bad
+    with pytest.raises(ValueError, match=rf"{field}\[1, 0\] = {bad} is outside"):
+        model(**inputs)
+
+
+def test_decoder_id_of_the_source_vocabulary_is_refused():
+    """The target vocabulary (19) is smaller than the source one (23): 20 is a valid source id only."""
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    inputs["labels"][0, 0] = 20
+    with pytest.raises(ValueError, match=r"labels\[0, 0\] = 20"):
+        model(**inputs)
+
+
+def test_bad_ids_in_generate_are_named():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    ids = inputs["input_ids"].clone()
+    ids[2, 0] = 999
+    with pytest.raises(ValueError, match=r"input_ids\[2, 0\] = 999"):
+        model.generate(input_ids=ids, attention_mask=inputs["attention_mask"], max_new_tokens=3)
+
+
+def test_empty_inputs_give_clear_errors():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    with pytest.raises(ValueError, match="empty"):
+        model(input_ids=torch.zeros(2, 0, dtype=torch.long), labels=inputs["labels"][:2])
+    mask = inputs["attention_mask"].clone()
+    mask[3] = 0
+    with pytest.raises(ValueError, match="row 3 has no tokens"):
+        model(input_ids=inputs["input_ids"], attention_mask=mask, labels=inputs["labels"])
+    with pytest.raises(ValueError, match="decoder_input_ids must be"):
+        model(input_ids=inputs["input_ids"], decoder_input_ids=torch.zeros(4, 0, dtype=torch.long))
+
+
+def test_attention_mask_of_the_wrong_shape_is_refused():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    with pytest.raises(ValueError, match="attention_mask has shape"):
+        model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"][:, :-1], labels=inputs["labels"])
+
+
+def test_unknown_arguments_are_refused_not_swallowed():
+    model = GRUSeq2SeqModelTester().model()
+    with pytest.raises(TypeError):
+        model(input_ids=torch.tensor([[5]]), labels=torch.tensor([[5]]), not_an_argument=1)
+
+
+# -- the cache argument, under both of its names ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["cache", "past_key_values"])
+def test_cache_is_read_under_either_name(name):
+    """Feeding the target one token at a time through the cache gives the teacher-forced logits."""
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    dec = model.prepare_decoder_input_ids_from_labels(inputs["labels"])
+    full = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], decoder_input_ids=dec)
+    enc = model.get_encoder()(inputs["input_ids"], inputs["attention_mask"])
+    state, steps = None, []
+    for t in range(dec.shape[1]):
+        out = model(encoder_outputs=enc, decoder_input_ids=dec[:, t:t + 1], use_cache=True, **{name: state})
+        state = out[modeling.CACHE_FIELD]
+        assert isinstance(state, GRUSeq2SeqCache) and state.get_seq_length() == t + 1
+        steps.append(out.logits)
+    torch.testing.assert_close(torch.cat(steps, 1), full.logits, atol=1e-6, rtol=0)
+
+
+def test_both_cache_names_at_once_is_an_error():
+    model = GRUSeq2SeqModelTester().model()
+    enc = model.get_encoder()(torch.tensor([[5, 6]]))
+    first = model(encoder_outputs=enc, decoder_input_ids=torch.tensor([[1]]), use_cache=True)
+    second = model(encoder_outputs=enc, decoder_input_ids=torch.tensor([[1]]), use_cache=True)
+    with pytest.raises(ValueError, match="not both"):
+        model(encoder_outputs=enc, decoder_input_ids=torch.tensor([[4]]),
+              cache=first[modeling.CACHE_FIELD], past_key_values=second[modeling.CACHE_FIELD])
+
+
+def test_no_cache_is_returned_without_use_cache():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    out = model(**inputs, use_cache=False)
+    assert modeling.CACHE_FIELD not in out
+    assert model(**inputs, use_cache=True)[modeling.CACHE_FIELD].get_seq_length() == tester.tgt_len
+
+
+def test_return_dict_false_gives_a_tuple():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    loss, logits = model(**inputs, use_cache=False, return_dict=False)[:2]
+    torch.testing.assert_close(loss, model(**inputs).loss)
+    assert logits.shape == (tester.batch_size, tester.tgt_len, tester.decoder_vocab_size)
