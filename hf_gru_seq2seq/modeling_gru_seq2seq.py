@@ -475,6 +475,16 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
             decoder_start_token_id=config.decoder_start_token_id,
         )
 
+    def _beam_search(self, *args, **kwargs):
+        # Transformers before 5.2x sizes the beam candidates with `config.get_text_config().vocab_size`, which for
+        # this model is the *source* vocabulary; the logits cover the target one. Show it the target size meanwhile.
+        vocab_size = self.config.vocab_size
+        self.config.vocab_size = self.config.decoder_vocab_size
+        try:
+            return super()._beam_search(*args, **kwargs)
+        finally:
+            self.config.vocab_size = vocab_size
+
     def get_input_embeddings(self):
         return self.model.encoder.embedding
 

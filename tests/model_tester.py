@@ -44,12 +44,14 @@ class GRUSeq2SeqModelTester:
         labels[:, -1] = EOS
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
-    def model(self, cls=GRUSeq2SeqForConditionalGeneration, eos_bias=0.0, **overrides):
-        """A model in eval mode with seeded weights; `eos_bias` raises the EOS logit so sentences end early."""
+    def model(self, cls=GRUSeq2SeqForConditionalGeneration, logit_scale=1.0, eos_bias=0.0, **overrides):
+        """A model in eval mode with seeded weights. `logit_scale` sharpens the output distribution (fresh weights
+        give near-uniform logits); `eos_bias` is added to the EOS logit."""
         torch.manual_seed(self.seed)
         model = cls(self.get_config(**overrides)).eval()
-        if eos_bias and hasattr(model, "lm_head"):
+        if hasattr(model, "lm_head"):
             with torch.no_grad():
+                model.lm_head.weight.mul_(logit_scale)
                 model.lm_head.bias[EOS] += eos_bias
         return model
 
