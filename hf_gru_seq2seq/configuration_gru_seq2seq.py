@@ -25,11 +25,19 @@ class GRUSeq2SeqConfig(PreTrainedConfig):
             `tanh(W [h_forward ; h_backward] + b)` (one `nn.Linear(2 * hidden_size, hidden_size)` shared by all
             layers, the encoder's "bridge") to give the decoder's initial state; the context is the top layer of that
             joined state. Off by default, as in d2l.
+        reverse_source (`bool`): read each source sentence from its last token to its first (Sutskever et al.,
+            2014), so the decoder starts next to the words it translates first. Padding is handled as usual. Off by
+            default, as in d2l.
         tie_word_embeddings (`bool`): share the decoder embedding with the output projection
             (needs `embedding_size == hidden_size`).
         pad_token_id, bos_token_id, eos_token_id, decoder_start_token_id (`int`): special ids; the decoder start
             defaults to `bos_token_id`. All must lie inside the vocabularies.
-        init_std (`float`): standard deviation of the normal initialisation of embeddings and the output layer.
+        init_std (`float`): standard deviation of the normal initialisation of the embeddings.
+        gru_autocast (`str`): what the GRUs run in under `torch.autocast` (the embeddings and the head follow
+            autocast as usual). `"match"` (default): autocast's own dtype, so bf16 autocast really runs the GRU in
+            bf16 (on CUDA this needs cuDNN >= 9.13; older cuDNN falls back to `"torch"`). `"float32"`: keep the
+            GRUs in float32 (TF32 where enabled). `"torch"`: leave it to autocast, which runs cuDNN GRUs in float16
+            even under bf16 autocast.
 
     Example:
 
@@ -50,8 +58,10 @@ class GRUSeq2SeqConfig(PreTrainedConfig):
     num_hidden_layers: int = 2
     dropout: float | int = 0.2
     bidirectional_encoder: bool = False
+    reverse_source: bool = False
     tie_word_embeddings: bool = False
     init_std: float | int = 0.02
+    gru_autocast: str = "match"
     use_cache: bool = True
     is_encoder_decoder: bool = True
     pad_token_id: int | None = 0
@@ -75,6 +85,8 @@ class GRUSeq2SeqConfig(PreTrainedConfig):
                 raise ValueError(f"GRUSeq2SeqConfig.{name} must be a positive integer, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GRUSeq2SeqConfig.dropout must lie in [0, 1), got {self.dropout!r}")
+        if self.gru_autocast not in ("match", "float32", "torch"):
+            raise ValueError(f"GRUSeq2SeqConfig.gru_autocast must be 'match', 'float32' or 'torch', got {self.gru_autocast!r}")
         if self.init_std <= 0:
             raise ValueError(f"GRUSeq2SeqConfig.init_std must be positive, got {self.init_std!r}")
         # pad/eos are used on both sides; bos/decoder start feed the decoder only.

@@ -200,6 +200,39 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _cudnn_runs_bf16_rnns() -> bool:
+    version = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return version is not None and version >= 91300
+
+
+def run_gru(rnn: nn.GRU, inputs, state: torch.Tensor | None, policy: str):
+    """
+    Call `rnn` under the precision policy `config.gru_autocast` (see the config). Outside autocast, or with
+    policy "torch", this is a plain call; otherwise autocast is switched off around the GRU and inputs, state and
+    weights are cast to the chosen dtype (the weight casts are differentiable, as autocast's own are).
+    """
+    device = inputs.data.device.type  # `inputs` may be a PackedSequence
+    if policy == "torch" or not torch.is_autocast_enabled(device):
+        return rnn(inputs, state)
+    dtype = torch.float32 if policy == "float32" else torch.get_autocast_dtype(device)
+    if device == "cuda" and dtype == torch.bfloat16 and not _cudnn_runs_bf16_rnns():
+        return rnn(inputs, state)
+    state = None if state is None else state.to(dtype)
+    with torch.autocast(device, enabled=False):
+        if all(p.dtype == dtype for p in rnn.parameters()):
+            return rnn(inputs.to(dtype), state)
+        weights = {name: p.to(dtype) for name, p in rnn.named_parameters()}
+        return torch.func.functional_call(rnn, weights, (inputs.to(dtype), state))
+
+
+def reading_order(mask: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """(B, S) mask -> (B, S) positions: each row's real tokens in reading order (last to first if `reverse`),
+    then its padding. Gathering with it turns any padding into right padding."""
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    key = torch.where(mask, -positions if reverse else positions, mask.shape[1])
+    return torch.argsort(key, dim=1, stable=True)
+
+
 def _gru(config: GRUSeq2SeqConfig, input_size: int, bidirectional: bool = False) -> nn.GRU:
     layers = config.num_hidden_layers
     dropout = config.dropout if layers > 1 else 0.0
@@ -230,18 +263,18 @@ class GRUSeq2SeqEncoder(nn.Module):
         lengths, right_padded, mask = source_lengths(input_ids, attention_mask, self.config.vocab_size)
         batch, src_len = input_ids.shape
         order = None
-        if not right_padded:  # move each row's real tokens to the front, keeping their order
-            order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
+        if self.config.reverse_source or not right_padded:  # real tokens first, in reading order
+            order = reading_order(mask, reverse=self.config.reverse_source)
             input_ids = input_ids.gather(1, order)
 
         if int(lengths.min()) == src_len:  # no padding: skip packing
-            outputs, h_n = self.rnn(self.embedding(input_ids))  # (B, S, D), (L*dirs, B, H)
+            outputs, h_n = run_gru(self.rnn, self.embedding(input_ids), None, self.config.gru_autocast)  # (B,S,D)
         else:
             packed = pack_padded_sequence(input_ids, lengths, batch_first=True, enforce_sorted=False)
             embedded = PackedSequence(
                 self.embedding(packed.data), packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
             )  # only real tokens are embedded: padding ids are never read
-            outputs, h_n = self.rnn(embedded)
+            outputs, h_n = run_gru(self.rnn, embedded, None, self.config.gru_autocast)  # h_n: (L*dirs, B, H)
             outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src_len)
         if order is not None:  # put outputs back at the positions their tokens came from
             outputs = torch.zeros_like(outputs).scatter_(1, order[..., None].expand_as(outputs), outputs)
@@ -276,8 +309,9 @@ class GRUSeq2SeqDecoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T) ids, (L, B, H) state, (B, H) context -> outputs (B, T, H), new state (L, B, H)."""
         embedded = self.embedding(input_ids)  # (B, T, E)
-        context = context[:, None, :].expand(-1, input_ids.shape[1], -1)  # (B, T, H)
-        return self.rnn(torch.cat([embedded, context.to(embedded.dtype)], dim=-1), state.to(embedded.dtype))
+        context = context[:, None, :].expand(-1, input_ids.shape[1], -1).to(embedded.dtype)  # (B, T, H)
+        inputs = torch.cat([embedded, context], dim=-1)  # (B, T, E + H)
+        return run_gru(self.rnn, inputs, state.to(embedded.dtype), self.config.gru_autocast)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -327,15 +361,37 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
                 module._apply(torch.clone)  # RNNBase._apply also re-flattens for cuDNN
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save as usual; also name both model classes in `auto_map`, so `AutoModel` and `AutoModelForSeq2SeqLM`
-        both load the folder as remote code."""
+        """Save as usual; for remote code, also name both model classes in `auto_map`, so `AutoModel` and
+        `AutoModelForSeq2SeqLM` both load the folder, and declare the translation pipeline in `custom_pipelines`
+        (its file is copied beside this one: see `_custom_pipelines`). `push_to_hub` saves through here too."""
         if self._auto_class is not None:
             module = type(self).__module__.rsplit(".", 1)[-1]
             auto_map = dict(getattr(self.config, "auto_map", None) or {})
             auto_map["AutoModel"] = f"{module}.GRUSeq2SeqModel"
             auto_map["AutoModelForSeq2SeqLM"] = f"{module}.GRUSeq2SeqForConditionalGeneration"
             self.config.auto_map = auto_map
+            self.config.custom_pipelines = self._custom_pipelines()
         return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def _custom_pipelines(self) -> dict:
+        """
+        `config.custom_pipelines` with the `translation` task pointing at `GRUSeq2SeqTranslationPipeline` (loaded
+        with `AutoModelForSeq2SeqLM`) for a model that can generate; withdrawn for one that cannot (a bare
+        `GRUSeq2SeqModel` has no head to translate with).
+
+        The relative import is also what ships the pipeline: Transformers copies the files a remote-code module
+        imports relatively (found by scanning its text for `from .x import`) when it saves or downloads that module,
+        so pipeline_gru_seq2seq.py travels with this file, also when a downloaded copy of the model is saved again.
+        """
+        from .pipeline_gru_seq2seq import GRUSeq2SeqTranslationPipeline
+
+        impl = f"{GRUSeq2SeqTranslationPipeline.__module__.rsplit('.', 1)[-1]}.{GRUSeq2SeqTranslationPipeline.__name__}"
+        pipelines = dict(getattr(self.config, "custom_pipelines", None) or {})
+        if self.can_generate():
+            pipelines["translation"] = {"impl": impl, "pt": ["AutoModelForSeq2SeqLM"], "type": "text"}
+        elif pipelines.get("translation", {}).get("impl") == impl:
+            del pipelines["translation"]
+        return pipelines
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:

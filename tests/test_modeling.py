@@ -288,3 +288,38 @@ def test_return_dict_false_gives_a_tuple():
     loss, logits = model(**inputs, use_cache=False, return_dict=False)[:2]
     torch.testing.assert_close(loss, model(**inputs).loss)
     assert logits.shape == (tester.batch_size, tester.tgt_len, tester.decoder_vocab_size)
+
+
+def test_reverse_source_reads_each_sentence_backwards():
+    """With reverse_source, a padded batch encodes like each sentence flipped and read forwards."""
+    tester = GRUSeq2SeqModelTester()
+    reversed_model = tester.model(reverse_source=True)
+    forward_model = tester.model()  # same seed: same weights
+    inputs = tester.prepare_inputs()
+    for ids, mask in ((inputs["input_ids"], inputs["attention_mask"]),
+                      to_left_padding(inputs["input_ids"], inputs["attention_mask"])):
+        out = reversed_model.get_encoder()(ids, mask)
+        for row in range(tester.batch_size):
+            tokens = ids[row][mask[row].bool()]
+            flipped = forward_model.get_encoder()(tokens.flip(0)[None])
+            torch.testing.assert_close(out.final_state[row], flipped.final_state[0], atol=1e-6, rtol=0)
+            # outputs go back to the positions of the tokens they read
+            torch.testing.assert_close(out.last_hidden_state[row][mask[row].bool()],
+                                       flipped.last_hidden_state[0].flip(0), atol=1e-6, rtol=0)
+    tester.create_and_check_padding_invariance(unittest.TestCase(), left_padding=True)
+
+
+@pytest.mark.parametrize("policy, expected", [("match", torch.bfloat16), ("float32", torch.float32)])
+def test_gru_precision_policy_under_autocast(policy, expected):
+    """Under bf16 autocast the GRUs run in the dtype the policy names, and gradients reach the float32 weights."""
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(gru_autocast=policy).train(), tester.prepare_inputs()
+    seen = []
+    for rnn in (model.model.encoder.rnn, model.model.decoder.rnn):
+        rnn.register_forward_hook(lambda module, args, out: seen.append(out[1].dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(**inputs).loss
+    loss.backward()
+    assert seen == [expected, expected]
+    assert loss.dtype == torch.float32 and model.model.decoder.rnn.weight_hh_l0.grad.dtype == torch.float32
+    assert model.model.encoder.rnn.weight_ih_l0.grad.abs().sum() > 0
