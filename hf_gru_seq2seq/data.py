@@ -1,0 +1,410 @@
+"""Parallel text as a `datasets.DatasetDict` whose one column is `translation`: `{source_lang: ..., target_lang: ...}`.
+
+Sources, by what the training script is given:
+- nothing: `number_words_dataset()`, English number words -> French, made offline with `num2words`;
+- `dataset_name`: a Hub dataset with a `translation` column (`datasets.load_dataset`);
+- local files: JSON lines, CSV/TSV with a header of language codes, or Tatoeba/manythings text
+  (`English<TAB>other[<TAB>attribution]`), chosen by extension unless `file_format` says otherwise;
+- `tatoeba_protocol_splits()`: d2l's fra-eng file cut into fixed train/validation/test splits, for comparable results.
+
+Malformed lines (no tab, an empty side, bytes that are not UTF-8, ...) are skipped, counted in a `ReadReport` and
+logged in one line; they never stop a run. A file with no usable pair, an unknown language or a missing file does.
+"""
+
+import csv
+import io
+import json
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+from datasets import Dataset, DatasetDict, Features, Translation
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "tsv", ".txt": "tatoeba"}
+
+# d2l's Tatoeba protocol: these numbers and the seed define the splits; change them and results stop being comparable.
+TATOEBA_SEED = 1234
+TATOEBA_TEST_SIZE = 2000
+TATOEBA_VALIDATION_SIZE = 1000
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reading files
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReadReport:
+    """What reading one file kept and skipped: `skipped[reason]` counts lines, `lines[reason]` their first few
+    1-based line numbers, so that a user can find and fix them."""
+
+    path: str
+    pairs: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    lines: dict = field(default_factory=dict)
+    max_lines: int = 5
+
+    def skip(self, reason: str, line_no: int) -> None:
+        self.skipped[reason] += 1
+        shown = self.lines.setdefault(reason, [])
+        if len(shown) < self.max_lines:
+            shown.append(line_no)
+
+    @property
+    def num_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    def summary(self) -> str:
+        """One line for the log, e.g. `train.txt: 998 pairs, 2 lines skipped (no tab: 2, lines 4, 9)`."""
+        text = f"{self.path}: {self.pairs} pairs"
+        if self.num_skipped:
+            parts = [f"{r}: {n}, line{'s' if n > 1 else ''} {', '.join(map(str, self.lines[r]))}"
+                     + (", ..." if n > len(self.lines[r]) else "") for r, n in self.skipped.items()]
+            text += f", {self.num_skipped} lines skipped ({'; '.join(parts)})"
+        return text
+
+    def log(self) -> None:
+        (logger.warning if self.num_skipped else logger.info)(self.summary())
+
+
+def clean_text(text: str) -> str:
+    """d2l's cleaning: no-break spaces (U+202F, U+00A0, common in French) become spaces; outer whitespace goes."""
+    return text.replace("\u202f", " ").replace("\xa0", " ").strip()
+
+
+def _is_utf8(text: str) -> bool:
+    # Text decoded with errors="surrogateescape" keeps undecodable bytes as lone surrogates, which cannot re-encode.
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _read_text(path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parallel data file not found: {path}")
+    text = path.read_bytes().decode("utf-8", errors="surrogateescape")
+    return text.removeprefix("\ufeff")
+
+
+def _lines(path) -> list[tuple[int, str, str]]:
+    """(1-based line number, cleaned line, raw line) for every line of `path` not empty once cleaned."""
+    lines = [(i, clean_text(raw), raw) for i, raw in enumerate(_read_text(path).split("\n"), 1)]
+    return [line for line in lines if line[1]]
+
+
+def _other_language(source_lang: str, target_lang: str) -> str:
+    """The Tatoeba format holds English first and one other language second: return that other language."""
+    if sorted([source_lang, target_lang]).count("en") != 1:
+        raise ValueError(
+            "the Tatoeba text format holds English ('en', first column) and one other language (second column); "
+            f"got source_lang={source_lang!r}, target_lang={target_lang!r}"
+        )
+    return target_lang if source_lang == "en" else source_lang
+
+
+def _tatoeba_pairs(numbered_lines, other: str, report: ReadReport) -> list[dict]:
+    pairs = []
+    for line_no, line, raw in numbered_lines:
+        fields = line.split("\t")
+        if not _is_utf8(line):
+            report.skip("not UTF-8", line_no)
+        elif len(fields) < 2:  # a tab stripped off the edge of the line means a side was empty
+            report.skip("empty side" if "\t" in raw else "no tab", line_no)
+        elif not (english := clean_text(fields[0])) or not (foreign := clean_text(fields[1])):
+            report.skip("empty side", line_no)
+        else:
+            pairs.append({"en": english, other: foreign})
+    return pairs
+
+
+def _json_pairs(path, source_lang, target_lang, report: ReadReport) -> list[dict]:
+    pairs, present = [], set()
+    for line_no, line, _ in _lines(path):
+        if not _is_utf8(line):
+            report.skip("not UTF-8", line_no)
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            report.skip("not JSON", line_no)
+            continue
+        translation = record.get("translation") if isinstance(record, dict) else None
+        if not isinstance(translation, dict):
+            report.skip("no translation object", line_no)
+            continue
+        present.update(translation)
+        texts = [translation.get(lang) for lang in (source_lang, target_lang)]
+        if any(t is None for t in texts):
+            report.skip("missing language", line_no)
+        elif not all(isinstance(t, str) and clean_text(t) for t in texts):
+            report.skip("empty side", line_no)
+        else:
+            pairs.append({source_lang: clean_text(texts[0]), target_lang: clean_text(texts[1])})
+    if present:
+        _check_known(path, [source_lang, target_lang], sorted(present))
+    return pairs
+
+
+def _csv_pairs(path, source_lang, target_lang, delimiter: str, report: ReadReport) -> list[dict]:
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter)
+    header = [clean_text(h) for h in next(reader, [])]
+    _check_known(path, [source_lang, target_lang], header)
+    columns = [header.index(source_lang), header.index(target_lang)]
+    pairs = []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        if not all(_is_utf8(cell) for cell in row):
+            report.skip("not UTF-8", reader.line_num)
+        elif len(row) <= max(columns):
+            report.skip("missing field", reader.line_num)
+        elif not all(texts := [clean_text(row[c]) for c in columns]):
+            report.skip("empty side", reader.line_num)
+        else:
+            pairs.append({source_lang: texts[0], target_lang: texts[1]})
+    return pairs
+
+
+def _check_known(where, wanted, present) -> None:
+    for lang in wanted:
+        if lang not in present:
+            raise ValueError(f"{where}: language {lang!r} not found; languages present: {', '.join(present) or 'none'}")
+
+
+def file_format_of(path, file_format: str | None = None) -> str:
+    """`file_format` if given, else the format its extension names (.json/.jsonl, .csv, .tsv, .txt = Tatoeba)."""
+    if file_format is not None:
+        if file_format not in set(FORMATS.values()):
+            raise ValueError(f"unknown file_format {file_format!r}; choose one of {sorted(set(FORMATS.values()))}")
+        return file_format
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: cannot tell the format from {suffix!r}; pass file_format= one of "
+                         f"{sorted(set(FORMATS.values()))}")
+    return FORMATS[suffix]
+
+
+def pairs_to_dataset(pairs: list[dict], source_lang: str, target_lang: str) -> Dataset:
+    """A `Dataset` with one `translation` column (a `datasets.Translation` feature) from `{lang: text}` dicts."""
+    features = Features({"translation": Translation(languages=[source_lang, target_lang])})
+    return Dataset.from_dict({"translation": pairs}, features=features)
+
+
+def read_parallel_file(path, source_lang: str, target_lang: str, file_format: str | None = None):
+    """
+    Read one file of sentence pairs. Returns `(Dataset, ReadReport)`; skipped lines are in the report, not errors.
+    Raises `FileNotFoundError` for a missing file and `ValueError` for an unknown language or no usable pair.
+    """
+    fmt = file_format_of(path, file_format)
+    report = ReadReport(str(path))
+    if fmt == "tatoeba":
+        other = _other_language(source_lang, target_lang)
+        pairs = _tatoeba_pairs(_lines(path), other, report)
+    elif fmt == "json":
+        pairs = _json_pairs(path, source_lang, target_lang, report)
+    else:
+        pairs = _csv_pairs(path, source_lang, target_lang, "," if fmt == "csv" else "\t", report)
+    report.pairs = len(pairs)
+    if not pairs:
+        raise ValueError(f"{path}: no usable sentence pair ({report.summary()})")
+    return pairs_to_dataset(pairs, source_lang, target_lang), report
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Splits and sizes
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def split_validation(train: Dataset, validation_size: int | float = 0.05, seed: int = 42) -> DatasetDict:
+    """Carve a validation split off `train` (a count or a fraction), the same one for the same seed."""
+    parts = train.train_test_split(test_size=validation_size, seed=seed, shuffle=True)
+    return DatasetDict(train=parts["train"], validation=parts["test"])
+
+
+def truncate(dataset: Dataset, max_samples: int | None) -> Dataset:
+    """The first `max_samples` rows (all of them when None), for quick runs and debugging."""
+    if max_samples is None or max_samples >= len(dataset):
+        return dataset
+    if max_samples < 0:
+        raise ValueError(f"max_samples must be >= 0, got {max_samples}")
+    return dataset.select(range(max_samples))
+
+
+def apply_max_samples(raw: DatasetDict, max_train_samples=None, max_eval_samples=None, max_predict_samples=None):
+    """`truncate` the train, validation and test splits (those present) as run_translation.py's flags do."""
+    limits = {"train": max_train_samples, "validation": max_eval_samples, "test": max_predict_samples}
+    return DatasetDict({name: truncate(ds, limits.get(name)) for name, ds in raw.items()})
+
+
+def check_languages(dataset: Dataset, source_lang: str, target_lang: str, where: str = "dataset") -> None:
+    """Raise `ValueError` unless `dataset` has a `translation` column holding both languages."""
+    if "translation" not in dataset.column_names:
+        raise ValueError(f"{where}: no 'translation' column; columns: {', '.join(dataset.column_names)}")
+    feature = dataset.features["translation"]
+    if isinstance(feature, Translation):
+        present = list(feature.languages)
+    else:
+        present = sorted(dataset[0]["translation"]) if len(dataset) else []
+    _check_known(where, [source_lang, target_lang], present)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Entry points
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def load_hub_dataset(name: str, config: str | None, source_lang: str, target_lang: str, **kwargs) -> DatasetDict:
+    """`datasets.load_dataset(name, config)`, checked to carry a `translation` column with both languages."""
+    raw = datasets.load_dataset(name, config, **kwargs)
+    for split, ds in raw.items():
+        check_languages(ds, source_lang, target_lang, f"{name} [{split}]")
+    return raw
+
+
+def load_raw_datasets(
+    source_lang: str = "en",
+    target_lang: str = "fr",
+    *,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    train_file=None,
+    validation_file=None,
+    test_file=None,
+    file_format: str | None = None,
+    validation_split_size: int | float = 0.05,
+    seed: int = 42,
+    cache_dir: str | None = None,
+) -> DatasetDict:
+    """
+    The raw splits the training script trains and evaluates on: a Hub dataset if `dataset_name` is given, else the
+    local files given, else the built-in number-words data. A validation split is carved (seeded) from train when
+    none is given. Each file's `ReadReport` summary is logged.
+    """
+    if dataset_name is not None:
+        raw = load_hub_dataset(dataset_name, dataset_config_name, source_lang, target_lang, cache_dir=cache_dir)
+    elif train_file or validation_file or test_file:
+        raw = DatasetDict()
+        for split, path in [("train", train_file), ("validation", validation_file), ("test", test_file)]:
+            if path:
+                raw[split], report = read_parallel_file(path, source_lang, target_lang, file_format)
+                report.log()
+    else:
+        if {source_lang, target_lang} != {"en", "fr"}:
+            raise ValueError("the built-in number-words data is English<->French; pass dataset_name or train_file "
+                             f"for source_lang={source_lang!r}, target_lang={target_lang!r}")
+        return number_words_dataset(seed=seed)
+    if "train" in raw and "validation" not in raw:
+        carved = split_validation(raw["train"], validation_split_size, seed)
+        raw["train"], raw["validation"] = carved["train"], carved["validation"]
+    return raw
+
+
+def tatoeba_protocol_indices(num_lines: int) -> dict[str, list[int]]:
+    """The fixed protocol over `num_lines` non-empty lines: shuffle `range(N)` with `random.Random(1234)`; the first
+    2000 are test, the next 1000 validation, the rest train (each sorted, so splits keep file order)."""
+    if num_lines <= TATOEBA_TEST_SIZE + TATOEBA_VALIDATION_SIZE:
+        raise ValueError(f"the Tatoeba protocol needs more than "
+                         f"{TATOEBA_TEST_SIZE + TATOEBA_VALIDATION_SIZE} non-empty lines, got {num_lines}")
+    perm = list(range(num_lines))
+    random.Random(TATOEBA_SEED).shuffle(perm)
+    cut = TATOEBA_TEST_SIZE + TATOEBA_VALIDATION_SIZE
+    return {
+        "train": sorted(perm[cut:]),
+        "validation": sorted(perm[TATOEBA_TEST_SIZE:cut]),
+        "test": sorted(perm[:TATOEBA_TEST_SIZE]),
+    }
+
+
+def tatoeba_protocol_splits(path, source_lang: str = "en", target_lang: str = "fr") -> DatasetDict:
+    """
+    d2l's fra-eng file (or any Tatoeba/manythings file) split by the fixed protocol, so results are comparable:
+    lines are cleaned (`clean_text`), empty ones dropped, and the N that remain are indexed 0..N-1 and split by
+    `tatoeba_protocol_indices(N)`. Malformed lines keep their index (the splits do not move) but are skipped and
+    logged; on d2l's file there are none, giving 2000 test, 1000 validation and N - 3000 train pairs.
+    """
+    other = _other_language(source_lang, target_lang)
+    lines = _lines(path)
+    raw = DatasetDict()
+    for split, indices in tatoeba_protocol_indices(len(lines)).items():
+        report = ReadReport(f"{path} [{split}]")
+        pairs = _tatoeba_pairs([lines[i] for i in indices], other, report)
+        report.pairs = len(pairs)
+        report.log()
+        if not pairs:
+            raise ValueError(f"{path}: no usable sentence pair in the {split} split ({report.summary()})")
+        raw[split] = pairs_to_dataset(pairs, source_lang, target_lang)
+    return raw
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Built-in data: number words, English -> French
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def number_to_words(number: int, lang: str) -> str:
+    """`num2words` spelling; English drops the British "and" and the commas ("three hundred forty-two thousand
+    one"), so each number has one spelling and no punctuation the model must learn. French is kept as is."""
+    from num2words import num2words
+
+    text = num2words(number, lang=lang)
+    if lang == "en":
+        text = " ".join(w for w in text.replace(",", " ").split() if w != "and")
+    return text
+
+
+def _draw_numbers(count: int, max_number: int, rng: random.Random) -> list[int]:
+    """`count` distinct numbers in [0, max_number), spread evenly over their digit counts (so "seven" and
+    "seventy" are not drowned by six-digit numbers); a band too small to fill passes its share to longer ones."""
+    bands = []
+    low = 0
+    while low < max_number:
+        high = min(max(10, 10 * low), max_number)
+        bands.append((low, high))
+        low = high
+    numbers, left = [], count
+    for i, (low, high) in enumerate(bands):
+        take = min(left // (len(bands) - i), high - low)
+        numbers += rng.sample(range(low, high), take)
+        left -= take
+    if left:
+        raise ValueError(f"cannot draw {count} distinct numbers below {max_number}")
+    rng.shuffle(numbers)
+    return numbers
+
+
+def number_words_dataset(
+    num_examples: int = 30_000,
+    max_number: int = 1_000_000,
+    validation_size: int = 1_000,
+    test_size: int = 1_000,
+    seed: int = 0,
+) -> DatasetDict:
+    """
+    The offline default task: `num_examples` distinct numbers below `max_number`, drawn with `seed`, spelt in English
+    and French (`number_to_words`); columns `translation` ({"en", "fr"}) and `number`. The first `test_size` drawn
+    numbers are test, the next `validation_size` validation, the rest train: no number is in two splits. The defaults
+    (28,000/1,000/1,000 pairs of numbers up to 999,999; 1-7 English and 1-11 French words, ~100 distinct
+    space-separated words a language) are small enough to learn in minutes on a CPU, and take ~5 s to build.
+    """
+    if validation_size + test_size >= num_examples:
+        raise ValueError(f"validation_size + test_size ({validation_size + test_size}) must be < num_examples "
+                         f"({num_examples})")
+    numbers = _draw_numbers(num_examples, max_number, random.Random(seed))
+    held_out = test_size + validation_size
+    cuts = {"train": numbers[held_out:], "validation": numbers[test_size:held_out], "test": numbers[:test_size]}
+    features = Features({"translation": Translation(languages=["en", "fr"]), "number": datasets.Value("int64")})
+    return DatasetDict({
+        split: Dataset.from_dict({
+            "translation": [{"en": number_to_words(n, "en"), "fr": number_to_words(n, "fr")} for n in nums],
+            "number": nums,
+        }, features=features)
+        for split, nums in cuts.items()
+    })

@@ -1,0 +1,162 @@
+"""A tokenizer trained on the training split, and the tokenized datasets the Seq2SeqTrainer reads.
+
+One vocabulary is shared by source and target (trained on both sides of every pair): simple, lets names and numbers
+copy across, and matches a model config with `decoder_vocab_size == vocab_size`. Special tokens are fixed to the
+model config's defaults: `<pad>`=0, `<s>`=1 (decoder start), `</s>`=2 (appended to every sequence), `<unk>`=3.
+
+Normalisation (both kinds): NFKC (no-break and other compatibility spaces become spaces, ligatures and full-width
+forms their plain letters), runs of whitespace become one space, outer whitespace is stripped. Case is kept unless
+`lowercase=True` (d2l lowercases).
+
+- "bpe" (default): byte-level BPE (GPT-2 style, with a prefix space so a word is the same token at the start of a
+  sentence and inside it). Every byte is in the vocabulary, so there is no `<unk>` and
+  `decode(encode(text), skip_special_tokens=True) == normalize(text)` exactly, for any text.
+- "word": d2l style words: split at spaces, and the punctuation `. , ! ? ; : " « » ( ) ¡ ¿ …` is split off the
+  word it touches; apostrophes and hyphens stay inside words ("l'homme", "quarante-deux"). Each token records
+  whether a space preceded it (SentencePiece's "▁"), so decoding puts spaces back where they were ("Cours !" and
+  "Hello, world!" both survive). Lossy in one way: words outside the vocabulary become `<unk>` and vanish when
+  special tokens are skipped (so BLEU on references decoded from labels is then too kind: score raw references).
+  A word right after attached punctuation, "(enfin", is a token without "▁": a second vocabulary entry.
+"""
+
+from collections.abc import Iterator
+
+from datasets import Dataset, DatasetDict
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+from .data import check_languages
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]  # ids 0, 1, 2, 3: the GRUSeq2SeqConfig defaults
+WORD_PUNCTUATION = r'[.,!?;:"«»()¡¿…]'
+SPACE = "▁"
+
+
+def build_normalizer(lowercase: bool = False) -> normalizers.Normalizer:
+    """NFKC, whitespace runs -> one space, strip; then lowercase if asked."""
+    steps = [normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+    return normalizers.Sequence(steps + ([normalizers.Lowercase()] if lowercase else []))
+
+
+def build_untrained(model_type: str = "bpe", lowercase: bool = False) -> Tokenizer:
+    """An empty `tokenizers.Tokenizer` of the given kind ("bpe" or "word") with its normalizer, pre-tokenizer and
+    decoder set; `train_tokenizer` fills the vocabulary."""
+    if model_type == "bpe":
+        tok = Tokenizer(models.BPE(unk_token=UNK))
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+        # ByteLevel decoding restores the bytes; Strip then drops the one prefix space the pre-tokenizer added.
+        tok.decoder = decoders.Sequence([decoders.ByteLevel(), decoders.Strip(" ", 1, 0)])
+    elif model_type == "word":
+        tok = Tokenizer(models.WordLevel(unk_token=UNK))
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Metaspace(replacement=SPACE, prepend_scheme="always", split=True),
+            pre_tokenizers.Split(Regex(f"{SPACE}?{WORD_PUNCTUATION}"), behavior="isolated"),
+        ])
+        tok.decoder = decoders.Metaspace(replacement=SPACE, prepend_scheme="always", split=True)
+    else:
+        raise ValueError(f"unknown tokenizer model_type {model_type!r}; choose 'bpe' or 'word'")
+    tok.normalizer = build_normalizer(lowercase)
+    return tok
+
+
+def text_iterator(dataset: Dataset, source_lang: str, target_lang: str, batch_size: int = 1000) -> Iterator[list]:
+    """Batches of sentences from both sides of `dataset`'s `translation` column (the shared vocabulary's corpus)."""
+    for batch in dataset.iter(batch_size=batch_size):
+        pairs = batch["translation"]
+        yield [p[source_lang] for p in pairs] + [p[target_lang] for p in pairs]
+
+
+def train_tokenizer(
+    dataset: Dataset,
+    source_lang: str,
+    target_lang: str,
+    *,
+    model_type: str = "bpe",
+    vocab_size: int = 8000,
+    min_frequency: int = 2,
+    lowercase: bool = False,
+) -> PreTrainedTokenizerFast:
+    """
+    Train one shared vocabulary of at most `vocab_size` tokens (BPE merges or words seen at least `min_frequency`
+    times; BPE always holds the 256 bytes) on both sides of `dataset` (the training split), and wrap it for
+    Transformers. Save it with `save_pretrained(dir)`; `AutoTokenizer.from_pretrained(dir)` loads it back.
+    """
+    check_languages(dataset, source_lang, target_lang, "tokenizer training data")
+    tok = build_untrained(model_type, lowercase)
+    common = dict(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS)
+    common["show_progress"] = False
+    if model_type == "bpe":
+        trainer = trainers.BpeTrainer(initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), **common)
+    else:
+        trainer = trainers.WordLevelTrainer(**common)
+    tok.train_from_iterator(text_iterator(dataset, source_lang, target_lang), trainer, length=None)
+    return wrap_tokenizer(tok)
+
+
+def wrap_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
+    """Append `</s>` to every sequence and wrap as a `PreTrainedTokenizerFast` with pad/bos/eos/unk set."""
+    ids = [tok.token_to_id(t) for t in SPECIAL_TOKENS]
+    if ids != list(range(len(SPECIAL_TOKENS))):
+        raise ValueError(f"special tokens {SPECIAL_TOKENS} must have ids 0-3, got {ids}")
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"$A {EOS}", pair=f"$A {EOS} $B {EOS}", special_tokens=[(EOS, ids[2])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        clean_up_tokenization_spaces=False,  # the decoder already restores spacing; cleanup would undo "Cours !"
+        model_input_names=["input_ids", "attention_mask"],
+        padding_side="right",
+    )
+
+
+def tokenize_dataset(
+    raw_datasets: DatasetDict | Dataset,
+    tokenizer: PreTrainedTokenizerFast,
+    source_lang: str,
+    target_lang: str,
+    max_source_length: int | None = 128,
+    max_target_length: int | None = 128,
+    num_proc: int | None = None,
+    load_from_cache_file: bool = True,
+) -> DatasetDict | Dataset:
+    """
+    `input_ids`, `attention_mask` and `labels` for every pair (unpadded: `DataCollatorForSeq2Seq` pads each batch).
+    Sequences longer than the limits are cut before their final `</s>`, which always stays. Pairs whose source or
+    target is empty after normalisation are dropped. All original columns are removed.
+    """
+    for name, limit in [("max_source_length", max_source_length), ("max_target_length", max_target_length)]:
+        if limit is not None and limit < 2:
+            raise ValueError(f"{name} must be at least 2 (one token and </s>), got {limit}")
+
+    def preprocess(batch):
+        sources = [pair[source_lang] for pair in batch["translation"]]
+        targets = [pair[target_lang] for pair in batch["translation"]]
+        model_inputs = tokenizer(sources, max_length=max_source_length, truncation=max_source_length is not None)
+        labels = tokenizer(text_target=targets, max_length=max_target_length, truncation=max_target_length is not None)
+        pairs = zip(model_inputs["input_ids"], labels["input_ids"], strict=True)
+        keep = [i for i, (s, t) in enumerate(pairs) if len(s) > 1 and len(t) > 1]  # more than the lone </s>
+        return {
+            "input_ids": [model_inputs["input_ids"][i] for i in keep],
+            "attention_mask": [model_inputs["attention_mask"][i] for i in keep],
+            "labels": [labels["input_ids"][i] for i in keep],
+        }
+
+    def run(ds: Dataset, split: str) -> Dataset:
+        check_languages(ds, source_lang, target_lang, f"{split} split")
+        return ds.map(
+            preprocess,
+            batched=True,
+            remove_columns=ds.column_names,
+            num_proc=num_proc,
+            load_from_cache_file=load_from_cache_file,
+            desc=f"Tokenizing the {split} split",
+        )
+
+    if isinstance(raw_datasets, Dataset):
+        return run(raw_datasets, "given")
+    return DatasetDict({split: run(ds, split) for split, ds in raw_datasets.items()})

@@ -1,0 +1,399 @@
+"""Train a GRU translator end to end: data -> tokenizer -> model -> Seq2SeqTrainer -> metrics, plot and model card.
+
+The flags follow transformers' examples/pytorch/translation/run_translation.py where they overlap (one
+`HfArgumentParser` over `ModelArguments`, `DataTrainingArguments` and `Seq2SeqTrainingArguments`). With no flags at
+all it trains on the built-in number-words data, offline, in a few minutes on a CPU.
+
+Precision policy (`--precision`, default `auto`): on a GPU, bf16 where the device supports it, else fp16 (with the
+Trainer's loss scaling); on a CPU, fp32. An explicit `--fp16` / `--bf16` wins. Under mixed precision the embeddings
+and the output layer run in half precision through autocast, the loss is computed in float32, and the GRUs follow
+`--gru_autocast` (see `GRUSeq2SeqConfig`): by default autocast's own dtype, so bf16 runs the GRU in bf16.
+"""
+
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import (
+    AutoTokenizer,
+    DataCollatorForSeq2Seq,
+    HfArgumentParser,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    TrainerCallback,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from . import card, data, metrics, tokenization
+from .configuration_gru_seq2seq import GRUSeq2SeqConfig
+from .modeling_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
+
+logger = logging.getLogger("hf_gru_seq2seq.train")
+
+DEFAULT_OUTPUT_DIR = "outputs/gru-seq2seq"
+TATOEBA_LICENSE = "CC-BY 2.0 FR (Tatoeba, via manythings.org)"
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Continue from a saved model (folder or Hub id)."})
+    tokenizer_name: str | None = field(default=None, metadata={"help": "A saved tokenizer; default: train one."})
+    tokenizer_type: str = field(default="bpe", metadata={"help": "Trained tokenizer: 'bpe' or 'word'."})
+    tokenizer_vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size of a trained tokenizer."})
+    tokenizer_min_frequency: int = field(default=2, metadata={"help": "Minimum count of a trained token."})
+    lowercase: bool = field(default=False, metadata={"help": "Lowercase text in the trained tokenizer (d2l does)."})
+    embedding_size: int = 256
+    hidden_size: int = 256
+    num_hidden_layers: int = 2
+    dropout: float = 0.2
+    bidirectional_encoder: bool = False
+    reverse_source: bool = field(default=True, metadata={"help": "Read sources backwards (see the config)."})
+    tie_word_embeddings: bool = False
+    gru_autocast: str = field(default="match", metadata={"help": "GRU dtype under autocast: match|float32|torch."})
+    precision: str = field(default="auto", metadata={"help": "auto|fp32|fp16|bf16; --fp16/--bf16 win."})
+    trust_remote_code: bool = False
+
+
+@dataclass
+class DataTrainingArguments:
+    source_lang: str = field(default="en", metadata={"help": "Source language code, e.g. en."})
+    target_lang: str = field(default="fr", metadata={"help": "Target language code, e.g. fr."})
+    dataset_name: str | None = field(default=None, metadata={"help": "A datasets Hub dataset with a translation column."})
+    dataset_config_name: str | None = None
+    train_file: str | None = field(default=None, metadata={"help": "JSON lines, CSV/TSV or Tatoeba text."})
+    validation_file: str | None = None
+    test_file: str | None = None
+    file_format: str | None = field(default=None, metadata={"help": "json|csv|tsv|tatoeba; default: by extension."})
+    tatoeba_protocol_file: str | None = field(
+        default=None, metadata={"help": "d2l's fra-eng.txt, split by the fixed protocol (test 2000, validation 1000)."}
+    )
+    validation_split_size: float = field(default=0.05, metadata={"help": "Carved from train when no validation."})
+    max_source_length: int = 64
+    max_target_length: int = 64
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    max_predict_samples: int | None = None
+    preprocessing_num_workers: int | None = None
+    final_num_beams: int = field(default=4, metadata={"help": "Beam size of the final eval/predict (greedy too)."})
+    bleu_lowercase: bool = field(default=False, metadata={"help": "Case-insensitive BLEU and chrF."})
+    dataset_display_name: str | None = None
+    dataset_license: str | None = None
+    num_sample_translations: int = 5
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a model already in output_dir."})
+
+
+# Training defaults of this recipe (the library's are for Transformers): every one can be overridden by its flag.
+TRAINING_DEFAULTS = dict(
+    output_dir=DEFAULT_OUTPUT_DIR,
+    per_device_train_batch_size=128,
+    per_device_eval_batch_size=256,
+    learning_rate=5e-3,
+    num_train_epochs=10,
+    lr_scheduler_type="linear",
+    warmup_steps=0.02,
+    weight_decay=0.0,
+    max_grad_norm=1.0,
+    label_smoothing_factor=0.1,
+    eval_strategy="epoch",
+    save_strategy="epoch",
+    save_total_limit=2,
+    logging_steps=25,
+    predict_with_generate=True,
+    generation_num_beams=1,
+    report_to="none",
+    train_sampling_strategy="group_by_length",
+    dataloader_num_workers=0,
+)
+
+
+def parse_args(argv: list[str]):
+    """Parse flags into the three dataclasses; `--do_*` all default to on when none is given."""
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, Seq2SeqTrainingArguments))
+    parser.set_defaults(**TRAINING_DEFAULTS)
+    argv = list(argv)
+    if not any(a.split("=")[0] in ("--do_train", "--do_eval", "--do_predict") for a in argv):
+        argv += ["--do_train", "--do_eval", "--do_predict"]
+    argv += precision_flags(argv)
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def precision_flags(argv: list[str]) -> list[str]:
+    """The extra flags `--precision` asks for, unless `--fp16`/`--bf16` were given explicitly."""
+    if any(a.split("=")[0] in ("--fp16", "--bf16") for a in argv):
+        return []
+    precision = "auto"
+    for i, arg in enumerate(argv):
+        if arg.startswith("--precision="):
+            precision = arg.split("=", 1)[1]
+        elif arg == "--precision" and i + 1 < len(argv):
+            precision = argv[i + 1]
+    if precision not in ("auto", "fp32", "fp16", "bf16"):
+        raise ValueError(f"--precision must be auto, fp32, fp16 or bf16, got {precision!r}")
+    if precision == "auto":
+        if not torch.cuda.is_available() or "--use_cpu" in argv:
+            return []
+        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return [] if precision == "fp32" else [f"--{precision}"]
+
+
+class FiniteWeightsCallback(TrainerCallback):
+    """Checks at each log that no weight is NaN or infinite (fp16 loss scaling skips such steps; this proves it)."""
+
+    def on_log(self, args, state, control, model=None, **kwargs):
+        for name, param in model.named_parameters():
+            if not torch.isfinite(param).all():
+                raise RuntimeError(f"non-finite weights in {name} at step {state.global_step}")
+
+
+def check_output_dir(training_args, model_args, data_args) -> str | None:
+    """Refuse to overwrite another model; return the checkpoint to resume from, if any."""
+    out = Path(training_args.output_dir)
+    resume = training_args.resume_from_checkpoint
+    if resume not in (None, "", "False", "false"):
+        return resume
+    if not out.is_dir() or data_args.overwrite_output_dir:
+        return None
+    last = get_last_checkpoint(str(out))
+    if (out / "config.json").exists() and str(model_args.model_name_or_path or "") != str(out):
+        raise FileExistsError(
+            f"output_dir {out} already holds a trained model: choose another --output_dir, pass "
+            "--overwrite_output_dir, or continue from it with --model_name_or_path"
+        )
+    if last is not None:
+        logger.info("Checkpoint found in %s: resuming from %s", out, last)
+    return last
+
+
+def load_splits(data_args, seed: int):
+    """The raw DatasetDict to work on, and a short description of the data for the card."""
+    if data_args.tatoeba_protocol_file:
+        raw = data.tatoeba_protocol_splits(data_args.tatoeba_protocol_file, data_args.source_lang,
+                                           data_args.target_lang)
+        about = ("Tatoeba English-French (d2l's fra-eng.txt, fixed protocol split)", TATOEBA_LICENSE)
+    else:
+        raw = data.load_raw_datasets(
+            data_args.source_lang, data_args.target_lang, dataset_name=data_args.dataset_name,
+            dataset_config_name=data_args.dataset_config_name, train_file=data_args.train_file,
+            validation_file=data_args.validation_file, test_file=data_args.test_file,
+            file_format=data_args.file_format, validation_split_size=data_args.validation_split_size, seed=seed,
+        )
+        if data_args.dataset_name:
+            about = (data_args.dataset_name, "see the dataset's card")
+        elif data_args.train_file:
+            about = (Path(data_args.train_file).name, "not given")
+        else:
+            about = ("number words (English -> French, generated with num2words)", "generated, no restriction")
+    name = data_args.dataset_display_name or about[0]
+    license = data_args.dataset_license or about[1]
+    raw = data.apply_max_samples(raw, data_args.max_train_samples, data_args.max_eval_samples,
+                                 data_args.max_predict_samples)
+    return raw, name, license
+
+
+def get_tokenizer(model_args, data_args, training_args, raw, resuming: bool):
+    """A given tokenizer, the one saved in output_dir by the run being resumed, or a new one trained on train."""
+    out = Path(training_args.output_dir)
+    source = model_args.tokenizer_name or model_args.model_name_or_path
+    if source is None and resuming and (out / "tokenizer.json").exists():
+        source = str(out)
+    if source is not None:
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=model_args.trust_remote_code)
+    with training_args.main_process_first(desc="training the tokenizer"):
+        if training_args.process_index > 0 and (out / "tokenizer.json").exists():
+            return AutoTokenizer.from_pretrained(out)
+        tokenizer = tokenization.train_tokenizer(
+            raw["train"], data_args.source_lang, data_args.target_lang, model_type=model_args.tokenizer_type,
+            vocab_size=model_args.tokenizer_vocab_size, min_frequency=model_args.tokenizer_min_frequency,
+            lowercase=model_args.lowercase,
+        )
+        if training_args.should_save:
+            tokenizer.save_pretrained(out)  # early, so a resumed run tokenizes exactly as this one
+    return tokenizer
+
+
+def get_model(model_args, data_args, training_args, tokenizer):
+    if model_args.model_name_or_path:
+        model = GRUSeq2SeqForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
+    else:
+        config = GRUSeq2SeqConfig(
+            vocab_size=len(tokenizer), embedding_size=model_args.embedding_size, hidden_size=model_args.hidden_size,
+            num_hidden_layers=model_args.num_hidden_layers, dropout=model_args.dropout,
+            bidirectional_encoder=model_args.bidirectional_encoder, reverse_source=model_args.reverse_source,
+            tie_word_embeddings=model_args.tie_word_embeddings, gru_autocast=model_args.gru_autocast,
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        model = GRUSeq2SeqForConditionalGeneration(config)
+    # Targets seen in training are at most max_target_length tokens: twice that bounds a translation.
+    model.generation_config.max_length = 2 * data_args.max_target_length + 1  # + the decoder start token
+    model.generation_config.num_beams = data_args.final_num_beams
+    return model
+
+
+def scores(trainer, dataset, raw_split, prefix: str, num_beams: int, data_args, metric):
+    """
+    Decode `dataset` with `num_beams` and score the output against the raw reference text (not the tokenized
+    labels, which are truncated and, for a word-level vocabulary, lose unknown words). Returns (metrics, predictions).
+    """
+    output = trainer.predict(dataset, metric_key_prefix=prefix, num_beams=num_beams)
+    split_metrics = dict(output.metrics)
+    if len(raw_split) == len(dataset):
+        predictions = metrics.decode_for_metrics(output.predictions, trainer.processing_class)
+        references = [[pair[data_args.target_lang]] for pair in raw_split["translation"]]
+        result = metric.compute(predictions=predictions, references=references, lowercase=data_args.bleu_lowercase)
+        split_metrics[f"{prefix}_bleu"], split_metrics[f"{prefix}_chrf"] = result["bleu"], result["chrf"]
+    else:
+        logger.warning("%s: empty pairs were dropped, so scores use the tokenized references", prefix)
+    return split_metrics, output.predictions
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """The whole job; returns all results (also written to `all_results.json`)."""
+    model_args, data_args, training_args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO,
+                        handlers=[logging.StreamHandler(sys.stdout)])
+    transformers.utils.logging.set_verbosity_warning()
+    logger.info("precision: fp16=%s bf16=%s; gru_autocast=%s", training_args.fp16, training_args.bf16,
+                model_args.gru_autocast)
+    resume = check_output_dir(training_args, model_args, data_args)
+    set_seed(training_args.seed)
+
+    raw, dataset_name, dataset_license = load_splits(data_args, training_args.seed)
+    tokenizer = get_tokenizer(model_args, data_args, training_args, raw, resuming=resume is not None)
+    model = get_model(model_args, data_args, training_args, tokenizer)
+    with training_args.main_process_first(desc="tokenizing"):
+        tokenized = tokenization.tokenize_dataset(
+            raw, tokenizer, data_args.source_lang, data_args.target_lang, data_args.max_source_length,
+            data_args.max_target_length, num_proc=data_args.preprocessing_num_workers,
+        )
+
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized.get("train") if training_args.do_train else None,
+        eval_dataset=tokenized.get("validation") if training_args.do_eval else None,
+        processing_class=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100,
+                                             pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None),
+        compute_metrics=metrics.build_compute_metrics(tokenizer, lowercase=data_args.bleu_lowercase)
+        if training_args.predict_with_generate else None,
+        callbacks=[FiniteWeightsCallback()],
+    )
+
+    results = {}
+    out = Path(training_args.output_dir)
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model()  # model, config, generation config, code, tokenizer
+        train_metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
+        trainer.save_metrics("train", train_metrics)
+        trainer.save_state()
+        results.update(train_metrics)
+
+    metric = metrics.load_translation_metric()
+    decodings = {"greedy": 1, f"beam={data_args.final_num_beams}": data_args.final_num_beams}
+    if data_args.final_num_beams <= 1:
+        decodings = {"greedy": 1}
+    card_results, predictions = {}, None
+    for split, prefix in [("validation", "eval"), ("test", "predict")]:
+        wanted = training_args.do_eval if split == "validation" else training_args.do_predict
+        if not wanted or split not in tokenized:
+            continue
+        for decoding, beams in decodings.items():
+            key = prefix if beams == data_args.final_num_beams else f"{prefix}_greedy"
+            split_metrics, preds = scores(trainer, tokenized[split], raw[split], key, beams, data_args, metric)
+            split_metrics[f"{key}_samples"] = len(tokenized[split])
+            trainer.save_metrics(key, split_metrics)
+            results.update(split_metrics)
+            if split == "test" and beams == data_args.final_num_beams:
+                predictions = preds
+            if split == "test" or "test" not in tokenized or not training_args.do_predict:
+                card_results[decoding] = {m: round(split_metrics[f"{key}_{m}"], 2) for m in ("bleu", "chrf")
+                                          if f"{key}_{m}" in split_metrics}
+    eval_split = "test" if "test" in tokenized and training_args.do_predict else "validation"
+
+    if trainer.is_world_process_zero():
+        samples = write_predictions(out, raw, tokenized, tokenizer, predictions, data_args)
+        if training_args.do_train:
+            card.plot_training_curves(trainer.state.log_history, out / "training_curves.png")
+            card.render_model_card(
+                out, source_lang=data_args.source_lang, target_lang=data_args.target_lang,
+                dataset_name=dataset_name, dataset_license=dataset_license,
+                dataset_sizes={split: len(ds) for split, ds in raw.items()},
+                hyperparameters=hyperparameters(model, training_args, data_args, model_args),
+                results=card_results, eval_split=eval_split,
+                repo_id=training_args.hub_model_id, tokenizer_summary=tokenizer_summary(model_args, tokenizer),
+                example_input=samples[0][0] if samples else "",
+            )
+        report(results, samples)
+    if training_args.push_to_hub and training_args.do_train:
+        from .hub import push_to_hub
+
+        push_to_hub(out, training_args.hub_model_id or out.name, token=training_args.hub_token,
+                    private=training_args.hub_private_repo)
+    return results
+
+
+def write_predictions(out, raw, tokenized, tokenizer, predictions, data_args) -> list[tuple[str, str, str]]:
+    """Write `generated_predictions.txt` (one line per test pair) and return a few (source, output, reference)."""
+    if predictions is None:
+        return []
+    texts = metrics.decode_for_metrics(predictions, tokenizer)
+    (out / "generated_predictions.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    pairs = raw["test"]["translation"][: len(texts)]
+    return [(p[data_args.source_lang], t, p[data_args.target_lang])
+            for p, t in zip(pairs[: data_args.num_sample_translations], texts)]
+
+
+def hyperparameters(model, training_args, data_args, model_args) -> dict:
+    c = model.config
+    return {
+        "embedding / hidden size": f"{c.embedding_size} / {c.hidden_size}",
+        "layers": c.num_hidden_layers,
+        "dropout": c.dropout,
+        "bidirectional encoder": c.bidirectional_encoder,
+        "reversed source": c.reverse_source,
+        "tied output embeddings": c.tie_word_embeddings,
+        "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
+        "optimizer": f"{training_args.optim}, lr {training_args.learning_rate}, {training_args.lr_scheduler_type}",
+        "batch size": training_args.per_device_train_batch_size * max(1, training_args.world_size)
+        * training_args.gradient_accumulation_steps,
+        "epochs": training_args.num_train_epochs,
+        "label smoothing": training_args.label_smoothing_factor,
+        "gradient clipping": training_args.max_grad_norm,
+        "max source / target tokens": f"{data_args.max_source_length} / {data_args.max_target_length}",
+        "precision": "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
+    }
+
+
+def tokenizer_summary(model_args, tokenizer) -> str:
+    if model_args.tokenizer_name or model_args.model_name_or_path:
+        return f"the given tokenizer ({len(tokenizer):,} tokens)"
+    kind = "byte-level BPE" if model_args.tokenizer_type == "bpe" else "word-level"
+    return f"{kind}, {len(tokenizer):,} tokens shared by source and target"
+
+
+def report(results: dict, samples) -> None:
+    """Print the scores and a few translations."""
+    lines = ["", "Results:"]
+    for key in sorted(results):
+        if key.endswith(("_bleu", "_chrf", "_loss")) or key in ("train_runtime",):
+            lines.append(f"  {key:24s} {results[key]:.2f}")
+    if samples:
+        lines.append("Sample translations (test):")
+        for source, output, reference in samples:
+            lines += [f"  source:    {source}", f"  output:    {output}", f"  reference: {reference}"]
+    print("\n".join(lines), flush=True)
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    results = run(argv)
+    if os.environ.get("HF_GRU_SEQ2SEQ_PRINT_JSON"):
+        print(json.dumps(results))

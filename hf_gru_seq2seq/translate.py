@@ -1,0 +1,67 @@
+"""Translate lines of text with a saved model (a folder or a Hub id), batched, keeping the input order."""
+
+import argparse
+import sys
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+import hf_gru_seq2seq  # noqa: F401  (registers the model with the Auto classes)
+
+
+def load(model_name_or_path: str, device: str | None = None, trust_remote_code: bool = False, dtype=None):
+    """Model (eval mode, on `device`: default CUDA when present) and its tokenizer."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    # This package registered its classes with the Auto classes on import, so no remote code is needed.
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code,
+                                                  dtype=dtype).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    return model, tokenizer
+
+
+@torch.no_grad()
+def translate_lines(model, tokenizer, lines: list[str], batch_size: int = 64, progress: bool = False,
+                    **generate_kwargs) -> list[str]:
+    """
+    One translation per line, in order. Lines are decoded in batches of similar length (less padding), and a
+    blank line gives an empty translation without reaching the model.
+    """
+    results = [""] * len(lines)
+    todo = sorted((i for i, line in enumerate(lines) if line.strip()), key=lambda i: len(lines[i]))
+    batches = [todo[start:start + batch_size] for start in range(0, len(todo), batch_size)]
+    for batch in tqdm(batches, desc="Translating", unit="batch", disable=not progress):
+        inputs = tokenizer([lines[i].strip() for i in batch], return_tensors="pt", padding=True).to(model.device)
+        outputs = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                 **generate_kwargs)
+        for i, text in zip(batch, tokenizer.batch_decode(outputs, skip_special_tokens=True)):
+            results[i] = text.strip()
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True, help="a saved model folder or a Hub repo id")
+    parser.add_argument("--input", help="a text file, one sentence a line (default: stdin)")
+    parser.add_argument("--output", help="where to write translations (default: stdout)")
+    parser.add_argument("--num_beams", type=int, default=None, help="beam size (default: the model's)")
+    parser.add_argument("--max_new_tokens", type=int, default=None)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--trust_remote_code", action="store_true", help="allow a tokenizer's saved code")
+    args = parser.parse_args(argv)
+
+    model, tokenizer = load(args.model, args.device, args.trust_remote_code)
+    if args.input:
+        with open(args.input, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    else:
+        lines = sys.stdin.read().splitlines()
+    kwargs = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v}
+    translations = translate_lines(model, tokenizer, lines, args.batch_size, progress=bool(args.input), **kwargs)
+    text = "\n".join(translations) + ("\n" if translations else "")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,7 @@
+#!/usr/bin/env python
+"""Translate lines from stdin or --input to stdout with a saved model: `python scripts/translate.py --model DIR`."""
+
+from hf_gru_seq2seq.translate import main
+
+if __name__ == "__main__":
+    main()
