@@ -14,6 +14,7 @@ from .modeling_gru_seq2seq import (
     GRUSeq2SeqModel,
     GRUSeq2SeqPreTrainedModel,
 )
+from .pipeline_gru_seq2seq import GRUSeq2SeqTranslationPipeline
 
 __version__ = "0.1.0"
 
@@ -31,4 +32,5 @@ __all__ = [
     "GRUSeq2SeqForConditionalGeneration",
     "GRUSeq2SeqModel",
     "GRUSeq2SeqPreTrainedModel",
+    "GRUSeq2SeqTranslationPipeline",
 ]

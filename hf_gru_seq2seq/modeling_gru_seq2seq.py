@@ -521,7 +521,7 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
 
     @staticmethod
     def default_generation_config(config: GRUSeq2SeqConfig) -> GenerationConfig:
-        """Defaults for translation: beam search of 4, up to 128 new tokens, stop at end of sentence."""
+        """Defaults for translation: beam search of 4, stop at end of sentence or after 128 new tokens."""
         return GenerationConfig(
             max_new_tokens=128,
             num_beams=4,

@@ -28,6 +28,7 @@ from transformers import (
     TrainerCallback,
     set_seed,
 )
+from torch.utils.data import SequentialSampler
 from transformers.trainer_utils import get_last_checkpoint
 
 from . import card, data, metrics, tokenization
@@ -112,15 +113,34 @@ TRAINING_DEFAULTS = dict(
 )
 
 
+# The built-in number-words task is small and regular: a smaller model learns it in a few CPU minutes.
+BUILTIN_DATA_DEFAULTS = dict(embedding_size=64, hidden_size=128, num_train_epochs=3, output_dir="outputs/number-words")
+DATA_FLAGS = ("--dataset_name", "--train_file", "--validation_file", "--test_file", "--tatoeba_protocol_file")
+
+
 def parse_args(argv: list[str]):
     """Parse flags into the three dataclasses; `--do_*` all default to on when none is given."""
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, Seq2SeqTrainingArguments))
     parser.set_defaults(**TRAINING_DEFAULTS)
     argv = list(argv)
+    if not any(a.split("=")[0] in DATA_FLAGS for a in argv) and not any(a == "--model_name_or_path" for a in argv):
+        parser.set_defaults(**BUILTIN_DATA_DEFAULTS)
     if not any(a.split("=")[0] in ("--do_train", "--do_eval", "--do_predict") for a in argv):
         argv += ["--do_train", "--do_eval", "--do_predict"]
+    argv += device_flags(argv)
     argv += precision_flags(argv)
     return parser.parse_args_into_dataclasses(args=argv)
+
+
+def device_flags(argv: list[str]) -> list[str]:
+    """`--use_cpu` when launched as several processes (torchrun, accelerate launch) on a machine with no accelerator:
+    without it Accelerate sets up no CPU DDP and each process trains alone on all the data, into the same folder."""
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    has_accelerator = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed and not has_accelerator and not any(a.split("=")[0] == "--use_cpu" for a in argv):
+        return ["--use_cpu"]
+    return []
 
 
 def precision_flags(argv: list[str]) -> list[str]:
@@ -140,6 +160,17 @@ def precision_flags(argv: list[str]) -> list[str]:
             return []
         precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return [] if precision == "fp32" else [f"--{precision}"]
+
+
+class OrderedEvalSeq2SeqTrainer(Seq2SeqTrainer):
+    """Evaluates and predicts in dataset order. The Trainer otherwise reuses `train_sampling_strategy`'s length
+    grouping (a shuffle) for evaluation, so `scores` would pair each prediction with another pair's reference, and
+    `generated_predictions.txt` would be out of order. Under DDP, `None` lets Accelerate shard in order."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        if eval_dataset is None or not hasattr(eval_dataset, "__len__"):
+            return None
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
 
 class FiniteWeightsCallback(TrainerCallback):
@@ -230,10 +261,26 @@ def get_model(model_args, data_args, training_args, tokenizer):
             eos_token_id=tokenizer.eos_token_id,
         )
         model = GRUSeq2SeqForConditionalGeneration(config)
-    # Targets seen in training are at most max_target_length tokens: twice that bounds a translation.
-    model.generation_config.max_length = 2 * data_args.max_target_length + 1  # + the decoder start token
-    model.generation_config.num_beams = data_args.final_num_beams
+    model.generation_config = translation_generation_config(model, data_args)
     return model
+
+
+def translation_generation_config(model, data_args):
+    """The generation defaults saved with the model: the final beam size, and at most twice the longest target
+    seen in training. (The Seq2SeqTrainer fills the model's config with library defaults while evaluating, such as
+    max_length=20, so the saved one is rebuilt from this.)"""
+    config = model.default_generation_config(model.config)
+    config.max_new_tokens = 2 * data_args.max_target_length
+    config.num_beams = data_args.final_num_beams
+    return config
+
+
+class _DropLengthWarning(logging.Filter):
+    """The Seq2SeqTrainer sets max_length=20 beside our max_new_tokens while evaluating; generate() then warns on
+    every batch that both are set (max_new_tokens wins). Drop that one message during training."""
+
+    def filter(self, record):
+        return "seem to have been set" not in record.getMessage()
 
 
 def scores(trainer, dataset, raw_split, prefix: str, num_beams: int, data_args, metric):
@@ -243,14 +290,17 @@ def scores(trainer, dataset, raw_split, prefix: str, num_beams: int, data_args, 
     """
     output = trainer.predict(dataset, metric_key_prefix=prefix, num_beams=num_beams)
     split_metrics = dict(output.metrics)
+    generated = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    # Under DDP, Seq2SeqTrainer gathers with `gather`, keeping the samples that padded the last batches: drop them.
+    generated = generated[: len(dataset)]
     if len(raw_split) == len(dataset):
-        predictions = metrics.decode_for_metrics(output.predictions, trainer.processing_class)
+        predictions = metrics.decode_for_metrics(generated, trainer.processing_class)
         references = [[pair[data_args.target_lang]] for pair in raw_split["translation"]]
         result = metric.compute(predictions=predictions, references=references, lowercase=data_args.bleu_lowercase)
         split_metrics[f"{prefix}_bleu"], split_metrics[f"{prefix}_chrf"] = result["bleu"], result["chrf"]
     else:
         logger.warning("%s: empty pairs were dropped, so scores use the tokenized references", prefix)
-    return split_metrics, output.predictions
+    return split_metrics, generated
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -259,6 +309,7 @@ def run(argv: list[str] | None = None) -> dict:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO,
                         handlers=[logging.StreamHandler(sys.stdout)])
     transformers.utils.logging.set_verbosity_warning()
+    logging.getLogger("transformers.generation.utils").addFilter(_DropLengthWarning())
     logger.info("precision: fp16=%s bf16=%s; gru_autocast=%s", training_args.fp16, training_args.bf16,
                 model_args.gru_autocast)
     resume = check_output_dir(training_args, model_args, data_args)
@@ -273,7 +324,7 @@ def run(argv: list[str] | None = None) -> dict:
             data_args.max_target_length, num_proc=data_args.preprocessing_num_workers,
         )
 
-    trainer = Seq2SeqTrainer(
+    trainer = OrderedEvalSeq2SeqTrainer(
         model=model,
         args=training_args,
         train_dataset=tokenized.get("train") if training_args.do_train else None,
@@ -290,6 +341,7 @@ def run(argv: list[str] | None = None) -> dict:
     out = Path(training_args.output_dir)
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=resume)
+        model.generation_config = translation_generation_config(model, data_args)
         trainer.save_model()  # model, config, generation config, code, tokenizer
         train_metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
         trainer.save_metrics("train", train_metrics)

@@ -18,3 +18,13 @@ def shared_dir():
     if not (SHARED / "data" / "fra-eng.txt").exists():
         pytest.skip("../shared/data/fra-eng.txt is not present")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def hub_server():
+    """A miniature Hub on 127.0.0.1 (tests/hub_server.py), one per test module. Its clients are subprocesses started
+    with `hub_server.client_env(hf_home)`."""
+    from hub_server import HubServer
+
+    with HubServer() as hub:
+        yield hub

@@ -157,7 +157,7 @@ def test_generation_config_is_fit_for_translation(tmp_path):
     loaded = GRUSeq2SeqForConditionalGeneration.from_pretrained(tmp_path)
     gen = loaded.generation_config
     assert (tmp_path / "generation_config.json").exists()
-    assert gen.max_length >= 64 and gen.max_new_tokens is None  # not the library's max_length=20
+    assert gen.max_new_tokens >= 64 and gen.max_length is None  # not the library's max_length=20
     assert (gen.decoder_start_token_id, gen.eos_token_id, gen.pad_token_id) == (1, EOS, PAD)
     assert gen.num_beams > 1
 

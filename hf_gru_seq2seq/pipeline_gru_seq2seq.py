@@ -1,0 +1,102 @@
+"""A `translation` pipeline for the d2l GRU encoder-decoder.
+
+Transformers 5 has no built-in `translation` task any more. A model brings one back by naming a pipeline class under
+`custom_pipelines` in its config and shipping that class beside its code; `GRUSeq2SeqPreTrainedModel.save_pretrained`
+does both, so after `push_to_hub` anyone can run
+
+    pipeline("translation", model="user/repo", trust_remote_code=True)
+
+This file travels to the Hub as remote code: it imports only torch and transformers.
+"""
+
+import torch
+from transformers import Pipeline
+
+
+class GRUSeq2SeqTranslationPipeline(Pipeline):
+    """
+    Translate sentences with a seq2seq model that can `generate()` and its tokenizer.
+
+    Call it with a string, which gives `[{"translation_text": ...}]`, or with a list of strings, which gives one such
+    dict per sentence (a list of `num_return_sequences` dicts per sentence when that is above 1), as the
+    `TranslationPipeline` of Transformers 4 did. `batch_size=` runs that many sentences through each `generate()`.
+
+    Keywords, at construction or per call (a call's win):
+        truncation (`bool`): cut sources to the tokenizer's `model_max_length`.
+        return_tensors (`bool`): give `{"translation_token_ids": ...}` instead of text.
+        clean_up_tokenization_spaces (`bool`): passed to the tokenizer's `decode`, whose text is then stripped.
+        anything else (`num_beams`, `max_new_tokens`, `do_sample`, `generation_config`, ...): passed to
+            `model.generate`, whose defaults are the model's generation config.
+
+    Example:
+
+    ```python
+    >>> translator = GRUSeq2SeqTranslationPipeline(model=model, tokenizer=tokenizer, device="cpu")
+    >>> translator(["go .", "i lost ."], batch_size=2, num_beams=2, max_new_tokens=10)  # two dicts, one per sentence
+    ```
+    """
+
+    _load_tokenizer = True
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_video_processor = False
+    # Generation keywords are routed by `_sanitize_parameters` below, the same way on every Transformers 5.x: the base
+    # class's own routing (switched on by this flag) changed between minor versions.
+    _pipeline_calls_generate = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.tokenizer is None:
+            raise ValueError(f"{type(self).__name__} needs a tokenizer: pass tokenizer=...")
+        if not self.model.can_generate():
+            raise ValueError(
+                f"{type(self).__name__} needs a model that can generate, got {type(self.model).__name__}: "
+                "load it with AutoModelForSeq2SeqLM"
+            )
+
+    def __call__(self, inputs, *args, **kwargs):
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(inputs, list):
+            if not inputs:
+                return []
+            results = super().__call__(inputs, *args, **kwargs)
+            return [r[0] for r in results] if all(len(r) == 1 for r in results) else results
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _sanitize_parameters(self, truncation=None, return_tensors=None, clean_up_tokenization_spaces=None,
+                             **generate_kwargs):
+        preprocess_params = {} if truncation is None else {"truncation": truncation}
+        postprocess_params = {}
+        if return_tensors is not None:
+            postprocess_params["return_tensors"] = return_tensors
+        if clean_up_tokenization_spaces is not None:
+            postprocess_params["clean_up_tokenization_spaces"] = clean_up_tokenization_spaces
+        return preprocess_params, generate_kwargs, postprocess_params
+
+    def preprocess(self, text, truncation=False):
+        if not isinstance(text, str):
+            raise TypeError(f"{type(self).__name__} translates strings, got {type(text).__name__}: {text!r}")
+        encoded = self.tokenizer(text, return_tensors="pt", truncation=truncation)
+        if encoded["input_ids"].shape[1] == 0:
+            raise ValueError(f"nothing to translate: the tokenizer turned {text!r} into no tokens")
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}  # (1, T) each
+
+    def _forward(self, model_inputs, **generate_kwargs):
+        batch = model_inputs["input_ids"].shape[0]
+        output = self.model.generate(**model_inputs, **generate_kwargs)
+        output_ids = output if torch.is_tensor(output) else output.sequences  # (batch * n, T_out)
+        return {"output_ids": output_ids.reshape(batch, -1, output_ids.shape[-1])}  # (batch, n, T_out)
+
+    def postprocess(self, model_outputs, return_tensors=False, clean_up_tokenization_spaces=None):
+        sequences = model_outputs["output_ids"][0]  # (n, T_out): the batch was split back into sentences
+        if return_tensors:
+            return [{"translation_token_ids": ids} for ids in sequences]
+        texts = self.tokenizer.batch_decode(
+            sequences, skip_special_tokens=True, clean_up_tokenization_spaces=clean_up_tokenization_spaces
+        )
+        return [{"translation_text": text.strip()} for text in texts]
+
+
+__all__ = ["GRUSeq2SeqTranslationPipeline"]
