@@ -18,8 +18,23 @@ if [ "${1:-}" = bench ]; then
   exit 0
 fi
 
+# A bf16 training step on this GPU first: if the GRU cannot run in bf16 here, the trainings leave it to autocast.
+GRU_FLAG=""
+python3 - > "$OUT/smoke.txt" 2>&1 <<'PY' || GRU_FLAG="--gru_autocast torch"
+import torch
+from hf_gru_seq2seq import GRUSeq2SeqConfig, GRUSeq2SeqForConditionalGeneration
+model = GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqConfig(vocab_size=50, hidden_size=32, embedding_size=16)).cuda()
+ids = torch.randint(3, 50, (4, 7), device="cuda"); mask = torch.ones_like(ids); mask[1, 4:] = 0
+with torch.autocast("cuda", dtype=torch.bfloat16):
+    loss = model(input_ids=ids, attention_mask=mask, labels=ids).loss
+loss.backward()
+out = model.to(torch.bfloat16).generate(input_ids=ids, attention_mask=mask, max_new_tokens=5, num_beams=2)
+print("smoke ok", float(loss), tuple(out.shape))
+PY
+echo "gru flag: $GRU_FLAG" >> "$OUT/env.txt"
+
 DATA=.data/fra-eng.txt
-COMMON="--tatoeba_protocol_file $DATA --bleu_lowercase --save_strategy no --dataloader_num_workers 2 --logging_steps 100"
+COMMON="$GRU_FLAG --tatoeba_protocol_file $DATA --bleu_lowercase --save_strategy no --dataloader_num_workers 2 --logging_steps 100"
 run() { name=$1; shift; timeout "${TRAIN_SECONDS:-420}" python3 scripts/train.py $COMMON --output_dir "/tmp/$name" "$@" > "/tmp/$name.log" 2>&1; echo "$name exit $?" >> "$OUT/env.txt"; }
 run d2l-bpe &
 run d2l-word --tokenizer_type word --lowercase &

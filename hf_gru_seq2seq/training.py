@@ -29,7 +29,7 @@ from transformers import (
     set_seed,
 )
 from torch.utils.data import SequentialSampler
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from . import card, data, metrics, tokenization
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
@@ -182,6 +182,17 @@ class FiniteWeightsCallback(TrainerCallback):
                 raise RuntimeError(f"non-finite weights in {name} at step {state.global_step}")
 
 
+def last_complete_checkpoint(folder) -> str | None:
+    """The newest `checkpoint-N` in `folder` that holds `trainer_state.json`, which the Trainer writes last: a run
+    killed while saving leaves a checkpoint without it, which cannot be resumed (`get_last_checkpoint` would pick it)."""
+    complete = {}
+    for path in Path(folder).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        step = path.name.rsplit("-", 1)[-1]
+        if step.isdigit() and (path / "trainer_state.json").is_file():
+            complete[int(step)] = path
+    return str(complete[max(complete)]) if complete else None
+
+
 def check_output_dir(training_args, model_args, data_args) -> str | None:
     """Refuse to overwrite another model; return the checkpoint to resume from, if any."""
     out = Path(training_args.output_dir)
@@ -190,7 +201,7 @@ def check_output_dir(training_args, model_args, data_args) -> str | None:
         return resume
     if not out.is_dir() or data_args.overwrite_output_dir:
         return None
-    last = get_last_checkpoint(str(out))
+    last = last_complete_checkpoint(out)
     if (out / "config.json").exists() and str(model_args.model_name_or_path or "") != str(out):
         raise FileExistsError(
             f"output_dir {out} already holds a trained model: choose another --output_dir, pass "
@@ -324,6 +335,8 @@ def run(argv: list[str] | None = None) -> dict:
             data_args.max_target_length, num_proc=data_args.preprocessing_num_workers,
         )
 
+    # The Trainer would push every checkpoint; this job pushes the finished folder once, in one commit, instead.
+    push, training_args.push_to_hub = training_args.push_to_hub, False
     trainer = OrderedEvalSeq2SeqTrainer(
         model=model,
         args=training_args,
@@ -384,7 +397,7 @@ def run(argv: list[str] | None = None) -> dict:
                 example_input=samples[0][0] if samples else "",
             )
         report(results, samples)
-    if training_args.push_to_hub and training_args.do_train:
+    if push and training_args.do_train and trainer.is_world_process_zero():
         from .hub import push_to_hub
 
         push_to_hub(out, training_args.hub_model_id or out.name, token=training_args.hub_token,
