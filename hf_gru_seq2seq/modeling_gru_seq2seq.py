@@ -66,6 +66,7 @@ class GRUSeq2SeqCache(Cache):
         super().__init__(layers=[])
         self.state = state  # (L, B, H)
         self.seen_tokens = seen_tokens
+        self.ids_from_generate = False  # set by prepare_inputs_for_generation for ids it produced itself
 
     def __repr__(self):
         return f"{type(self).__name__}(state={tuple(self.state.shape)}, seen_tokens={self.seen_tokens})"
@@ -411,6 +412,18 @@ def _merge_cache_arguments(cache, past_key_values):
     raise TypeError(f"GRUSeq2Seq models carry their state in a GRUSeq2SeqCache, got {type(state).__name__}")
 
 
+# Extra `generate()` model kwargs that reach `forward`; the rest (e.g. `next_sequence_length`) are generate's own.
+_GENERATE_FORWARD_KWARGS = ("decoder_attention_mask", "output_attentions", "output_hidden_states", "return_dict")
+
+
+def _ids_come_from_generate(cache) -> bool:
+    """True (once) when `prepare_inputs_for_generation` vouched for this step's decoder ids."""
+    if cache is None or not cache.ids_from_generate:
+        return False
+    cache.ids_from_generate = False
+    return True
+
+
 def _as_encoder_output(encoder_outputs) -> GRUSeq2SeqEncoderOutput:
     if isinstance(encoder_outputs, GRUSeq2SeqEncoderOutput):
         return encoder_outputs
@@ -464,8 +477,16 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
             if input_ids is None:
                 raise ValueError("pass input_ids (or encoder_outputs)")
             encoder_outputs = self.encoder(input_ids, attention_mask, return_dict=True)
-        check_decoder_input_ids(decoder_input_ids, self.config.decoder_vocab_size)
-        out = self.decode(encoder_outputs, decoder_input_ids, _merge_cache_arguments(cache, past_key_values), use_cache)
+        cache = _merge_cache_arguments(cache, past_key_values)
+        if not _ids_come_from_generate(cache):
+            check_decoder_input_ids(decoder_input_ids, self.config.decoder_vocab_size)
+        encoder_outputs = _as_encoder_output(encoder_outputs)
+        hidden, new_cache = self.decode(encoder_outputs, decoder_input_ids, cache, use_cache)
+        out = Seq2SeqModelOutput(
+            last_hidden_state=hidden,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            **{CACHE_FIELD: new_cache},
+        )
         return out if return_dict is not False else out.to_tuple()
 
     def decode(
@@ -474,13 +495,12 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         decoder_input_ids: torch.LongTensor,
         cache: GRUSeq2SeqCache | None = None,
         use_cache: bool | None = None,
-    ) -> Seq2SeqModelOutput:
+    ) -> tuple[torch.Tensor, "GRUSeq2SeqCache | None"]:
         """
         Run the decoder over `decoder_input_ids` (already checked against the vocabulary), starting from `cache`
-        or, without one, from the encoder's final state. With `use_cache`, the returned cache holds the new state
-        (a given cache is updated in place, as Transformers' caches are).
+        or, without one, from the encoder's final state. Returns the top-layer outputs `(B, T, H)` and, with
+        `use_cache`, the cache holding the new state (a given cache is updated in place, as Transformers' are).
         """
-        encoder_outputs = _as_encoder_output(encoder_outputs)
         final_state = encoder_outputs.final_state  # (B, L, H)
         batch = decoder_input_ids.shape[0]
         if final_state.shape[0] != batch:
@@ -498,11 +518,7 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         if use_cache:
             new_cache = cache if cache is not None else GRUSeq2SeqCache(new_state)
             new_cache.state, new_cache.seen_tokens = new_state, seen + decoder_input_ids.shape[1]
-        return Seq2SeqModelOutput(
-            last_hidden_state=outputs,
-            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
-            **{CACHE_FIELD: new_cache},
-        )
+        return outputs, new_cache
 
 
 class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMixin):
@@ -584,27 +600,45 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
         decoder reads the labels shifted right. The loss is token-level cross-entropy in float32, summed and divided
         by `num_items_in_batch` when given (the Trainer's count over all gradient-accumulation steps), else averaged.
         """
+        cache = _merge_cache_arguments(cache, past_key_values)
         if labels is not None and decoder_input_ids is None:
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
             check_labels(labels, self.config.decoder_vocab_size)  # covers the shifted copy too
-        else:
+        elif not _ids_come_from_generate(cache):
             check_decoder_input_ids(decoder_input_ids, self.config.decoder_vocab_size, labels)
         if encoder_outputs is None:
             if input_ids is None:
                 raise ValueError("pass input_ids (or encoder_outputs)")
             encoder_outputs = self.model.encoder(input_ids, attention_mask, return_dict=True)
-        outputs = self.model.decode(
-            encoder_outputs, decoder_input_ids, _merge_cache_arguments(cache, past_key_values), use_cache
-        )
-        logits = self.lm_head(outputs.last_hidden_state)  # (B, T, V)
+        encoder_outputs = _as_encoder_output(encoder_outputs)
+        hidden, new_cache = self.model.decode(encoder_outputs, decoder_input_ids, cache, use_cache)
+        logits = self.lm_head(hidden)  # (B, T, V)
         loss = None if labels is None else token_cross_entropy(logits, labels, num_items_in_batch)
         out = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
-            **{CACHE_FIELD: outputs[CACHE_FIELD] if CACHE_FIELD in outputs else None},
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            **{CACHE_FIELD: new_cache},
         )
         return out if return_dict is not False else out.to_tuple()
+
+    def prepare_inputs_for_generation(self, input_ids, cache=None, past_key_values=None, attention_mask=None,
+                                      encoder_outputs=None, use_cache=None, **kwargs):
+        """
+        The inputs of one `generate()` step: with a cache, only the tokens its state has not read yet (one per step);
+        without, the whole prefix. (Leaner than the generic version, which inspects `forward` at every step.)
+
+        Tokens after the prompt come from generate's own choice over this model's logits, so they are inside the
+        vocabulary: the cache is marked so that `forward` skips the check, and with it a host sync per token.
+        """
+        cache = _merge_cache_arguments(cache, past_key_values)
+        if cache is not None:
+            input_ids = input_ids[:, cache.seen_tokens:]
+            cache.ids_from_generate = not kwargs.get("is_first_iteration")  # a prompt is the user's: checked
+        inputs = {"decoder_input_ids": input_ids, "encoder_outputs": encoder_outputs,
+                  "attention_mask": attention_mask, "use_cache": use_cache, "cache": cache}
+        inputs.update((k, v) for k, v in kwargs.items() if k in _GENERATE_FORWARD_KWARGS)
+        return inputs
 
     # ------------------------------------------------------------------------------------------------------------
     # d2l conversion
