@@ -323,3 +323,16 @@ def test_gru_precision_policy_under_autocast(policy, expected):
     assert seen == [expected, expected]
     assert loss.dtype == torch.float32 and model.model.decoder.rnn.weight_hh_l0.grad.dtype == torch.float32
     assert model.model.encoder.rnn.weight_ih_l0.grad.abs().sum() > 0
+
+
+def test_a_bad_id_fed_with_a_cache_is_still_named():
+    """Only ids that generate() produced itself skip the vocabulary check; ids a caller feeds step by step do not."""
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    enc = model.get_encoder()(inputs["input_ids"], inputs["attention_mask"])
+    out = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], max_new_tokens=3,
+                         num_beams=1, return_dict_in_generate=True)
+    cache = out[modeling.CACHE_FIELD]
+    bad = torch.full((tester.batch_size, 1), 999)
+    with pytest.raises(ValueError, match=r"decoder_input_ids\[0, 0\] = 999"):
+        model(encoder_outputs=enc, decoder_input_ids=bad, cache=cache)
