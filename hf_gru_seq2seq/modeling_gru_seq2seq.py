@@ -473,14 +473,10 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         cache / past_key_values: a `GRUSeq2SeqCache` from the previous step (the name depends on the Transformers
         version; either is read).
         """
-        if encoder_outputs is None:
-            if input_ids is None:
-                raise ValueError("pass input_ids (or encoder_outputs)")
-            encoder_outputs = self.encoder(input_ids, attention_mask, return_dict=True)
+        encoder_outputs = self.encode(input_ids, attention_mask, encoder_outputs)
         cache = _merge_cache_arguments(cache, past_key_values)
         if not _ids_come_from_generate(cache):
             check_decoder_input_ids(decoder_input_ids, self.config.decoder_vocab_size)
-        encoder_outputs = _as_encoder_output(encoder_outputs)
         hidden, new_cache = self.decode(encoder_outputs, decoder_input_ids, cache, use_cache)
         out = Seq2SeqModelOutput(
             last_hidden_state=hidden,
@@ -488,6 +484,14 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
             **{CACHE_FIELD: new_cache},
         )
         return out if return_dict is not False else out.to_tuple()
+
+    def encode(self, input_ids, attention_mask=None, encoder_outputs=None) -> GRUSeq2SeqEncoderOutput:
+        """The given encoder outputs (a tuple is accepted), or the encoder run on `input_ids`."""
+        if encoder_outputs is not None:
+            return _as_encoder_output(encoder_outputs)
+        if input_ids is None:
+            raise ValueError("pass input_ids (or encoder_outputs)")
+        return self.encoder(input_ids, attention_mask, return_dict=True)
 
     def decode(
         self,
@@ -606,11 +610,7 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
             check_labels(labels, self.config.decoder_vocab_size)  # covers the shifted copy too
         elif not _ids_come_from_generate(cache):
             check_decoder_input_ids(decoder_input_ids, self.config.decoder_vocab_size, labels)
-        if encoder_outputs is None:
-            if input_ids is None:
-                raise ValueError("pass input_ids (or encoder_outputs)")
-            encoder_outputs = self.model.encoder(input_ids, attention_mask, return_dict=True)
-        encoder_outputs = _as_encoder_output(encoder_outputs)
+        encoder_outputs = self.model.encode(input_ids, attention_mask, encoder_outputs)
         hidden, new_cache = self.model.decode(encoder_outputs, decoder_input_ids, cache, use_cache)
         logits = self.lm_head(hidden)  # (B, T, V)
         loss = None if labels is None else token_cross_entropy(logits, labels, num_items_in_batch)

@@ -23,6 +23,7 @@ def run_without_package(code: str, env: dict | None = None, timeout: int = 300, 
     full_env.pop("PYTHONPATH", None)  # the checkout must not leak in either
     program = _BLOCKER + "\n" + textwrap.dedent(code)
     done = subprocess.run([sys.executable, "-c", program], env=full_env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL,
                           timeout=timeout, cwd=cwd or "/")
     if done.returncode != 0:
         raise AssertionError(f"subprocess failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
