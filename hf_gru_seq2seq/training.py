@@ -183,8 +183,8 @@ class FiniteWeightsCallback(TrainerCallback):
 
 
 def last_complete_checkpoint(folder) -> str | None:
-    """The newest `checkpoint-N` in `folder` that holds `trainer_state.json`, which the Trainer writes last: a run
-    killed while saving leaves a checkpoint without it, which cannot be resumed (`get_last_checkpoint` would pick it)."""
+    """The newest `checkpoint-N` in `folder` holding `trainer_state.json`, which the Trainer writes last: a run killed
+    while saving leaves a checkpoint without it, which cannot be resumed (`get_last_checkpoint` would pick it)."""
     complete = {}
     for path in Path(folder).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
         step = path.name.rsplit("-", 1)[-1]

@@ -54,9 +54,14 @@ def main(argv: list[str] | None = None) -> None:
     model, tokenizer = load(args.model, args.device, args.trust_remote_code)
     if args.input:
         with open(args.input, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+            text = f.read()
     else:
-        lines = sys.stdin.read().splitlines()
+        text = sys.stdin.read()
+    # Lines end at "\n" only (text mode maps "\r\n" to it): `splitlines` would also break at form feeds, U+2028,
+    # ..., and then the output would no longer have one line per input line.
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last line starts no new one
     kwargs = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v}
     translations = translate_lines(model, tokenizer, lines, args.batch_size, progress=bool(args.input), **kwargs)
     text = "\n".join(translations) + ("\n" if translations else "")
