@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from torch.utils.data import SequentialSampler
 from transformers import (
     AutoTokenizer,
     DataCollatorForSeq2Seq,
@@ -28,12 +29,12 @@ from transformers import (
     TrainerCallback,
     set_seed,
 )
-from torch.utils.data import SequentialSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from . import card, data, metrics, tokenization
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
 from .modeling_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
+from .translate import one_line
 
 logger = logging.getLogger("hf_gru_seq2seq.train")
 
@@ -409,7 +410,7 @@ def write_predictions(out, raw, tokenized, tokenizer, predictions, data_args) ->
     """Write `generated_predictions.txt` (one line per test pair) and return a few (source, output, reference)."""
     if predictions is None:
         return []
-    texts = metrics.decode_for_metrics(predictions, tokenizer)
+    texts = [one_line(text) for text in metrics.decode_for_metrics(predictions, tokenizer)]
     (out / "generated_predictions.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
     pairs = raw["test"]["translation"][: len(texts)]
     return [(p[data_args.source_lang], t, p[data_args.target_lang])

@@ -20,6 +20,11 @@ def load(model_name_or_path: str, device: str | None = None, trust_remote_code: 
     return model, tokenizer
 
 
+def one_line(text: str) -> str:
+    """A translation as one line: a line break the model emitted would shift every later output line."""
+    return " ".join(text.splitlines()).strip()
+
+
 @torch.no_grad()
 def translate_lines(model, tokenizer, lines: list[str], batch_size: int = 64, progress: bool = False,
                     **generate_kwargs) -> list[str]:
@@ -35,7 +40,7 @@ def translate_lines(model, tokenizer, lines: list[str], batch_size: int = 64, pr
         outputs = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                                  **generate_kwargs)
         for i, text in zip(batch, tokenizer.batch_decode(outputs, skip_special_tokens=True)):
-            results[i] = text.strip()
+            results[i] = one_line(text)
     return results
 
 

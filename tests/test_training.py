@@ -423,3 +423,11 @@ def test_bf16_trains_on_cpu(flags, tmp_path, caplog):
 def test_bf16_without_use_cpu_on_a_cpu_only_machine_says_so(tmp_path):
     with pytest.raises(ValueError, match="use_cpu"):
         training.parse_args(["--output_dir", str(tmp_path), "--precision", "bf16"])
+
+
+def test_a_translation_never_spans_two_lines():
+    """One output line per input line, even if a model emits a line break inside a translation."""
+    from hf_gru_seq2seq.translate import one_line
+
+    assert one_line(" deux\ncent\u2028trois ") == "deux cent trois"
+    assert one_line("  Va !  ") == "Va !"
