@@ -57,6 +57,7 @@ class ModelArguments:
     bidirectional_encoder: bool = False
     reverse_source: bool = field(default=True, metadata={"help": "Read sources backwards (see the config)."})
     tie_word_embeddings: bool = False
+    init_std: float = field(default=1.0, metadata={"help": "Std of the embeddings' normal initialisation."})
     gru_autocast: str = field(default="match", metadata={"help": "GRU dtype under autocast: match|float32|torch."})
     precision: str = field(default="auto", metadata={"help": "auto|fp32|fp16|bf16; --fp16/--bf16 win."})
     trust_remote_code: bool = False
@@ -269,6 +270,7 @@ def get_model(model_args, data_args, training_args, tokenizer):
             num_hidden_layers=model_args.num_hidden_layers, dropout=model_args.dropout,
             bidirectional_encoder=model_args.bidirectional_encoder, reverse_source=model_args.reverse_source,
             tie_word_embeddings=model_args.tie_word_embeddings, gru_autocast=model_args.gru_autocast,
+            init_std=model_args.init_std,
             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )

@@ -336,3 +336,12 @@ def test_a_bad_id_fed_with_a_cache_is_still_named():
     bad = torch.full((tester.batch_size, 1), 999)
     with pytest.raises(ValueError, match=r"decoder_input_ids\[0, 0\] = 999"):
         model(encoder_outputs=enc, decoder_input_ids=bad, cache=cache)
+
+
+def test_embeddings_start_as_in_d2l():
+    """PyTorch's (and so d2l's) N(0, 1) embeddings: the 0.02 of Transformer models starves the GRU of input and
+    slows learning many times over."""
+    model = GRUSeq2SeqModelTester(vocab_size=2000, embedding_size=64).model()
+    std = model.model.encoder.embedding.weight.std().item()
+    assert abs(std - 1.0) < 0.05
+    assert abs(GRUSeq2SeqModelTester().model(init_std=0.5).model.decoder.embedding.weight.std().item() - 0.5) < 0.1
