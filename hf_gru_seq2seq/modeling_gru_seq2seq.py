@@ -160,8 +160,9 @@ def check_labels(labels: torch.Tensor, vocab_size: int) -> None:
 
 def source_lengths(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, vocab_size: int):
     """
-    Validate the encoder input and return `(lengths, right_padded)`: real tokens per row (a CPU tensor, as packing
-    needs) and whether every row's real tokens come first. One host sync covers lengths and the vocabulary check.
+    Validate the encoder input and return `(lengths, right_padded, mask)`: real tokens per row (a CPU tensor, as
+    packing needs), whether every row's real tokens come first, and the boolean mask. One host sync covers lengths
+    and the vocabulary check.
     """
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}")
