@@ -261,7 +261,7 @@ def get_tokenizer(model_args, data_args, training_args, raw, resuming: bool):
     return tokenizer
 
 
-def get_model(model_args, data_args, training_args, tokenizer):
+def get_model(model_args, data_args, tokenizer):
     if model_args.model_name_or_path:
         model = GRUSeq2SeqForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
     else:
@@ -300,21 +300,21 @@ class _DropLengthWarning(logging.Filter):
 def scores(trainer, dataset, raw_split, prefix: str, num_beams: int, data_args, metric):
     """
     Decode `dataset` with `num_beams` and score the output against the raw reference text (not the tokenized
-    labels, which are truncated and, for a word-level vocabulary, lose unknown words). Returns (metrics, predictions).
+    labels, which are truncated and, for a word-level vocabulary, lose unknown words). Returns (metrics, texts).
     """
     output = trainer.predict(dataset, metric_key_prefix=prefix, num_beams=num_beams)
     split_metrics = dict(output.metrics)
     generated = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     # Under DDP, Seq2SeqTrainer gathers with `gather`, keeping the samples that padded the last batches: drop them.
     generated = generated[: len(dataset)]
+    predictions = [one_line(text) for text in metrics.decode_for_metrics(generated, trainer.processing_class)]
     if len(raw_split) == len(dataset):
-        predictions = metrics.decode_for_metrics(generated, trainer.processing_class)
         references = [[pair[data_args.target_lang]] for pair in raw_split["translation"]]
         result = metric.compute(predictions=predictions, references=references, lowercase=data_args.bleu_lowercase)
         split_metrics[f"{prefix}_bleu"], split_metrics[f"{prefix}_chrf"] = result["bleu"], result["chrf"]
     else:
         logger.warning("%s: empty pairs were dropped, so scores use the tokenized references", prefix)
-    return split_metrics, generated
+    return split_metrics, predictions
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -331,7 +331,7 @@ def run(argv: list[str] | None = None) -> dict:
 
     raw, dataset_name, dataset_license = load_splits(data_args, training_args.seed)
     tokenizer = get_tokenizer(model_args, data_args, training_args, raw, resuming=resume is not None)
-    model = get_model(model_args, data_args, training_args, tokenizer)
+    model = get_model(model_args, data_args, tokenizer)
     with training_args.main_process_first(desc="tokenizing"):
         tokenized = tokenization.tokenize_dataset(
             raw, tokenizer, data_args.source_lang, data_args.target_lang, data_args.max_source_length,
@@ -365,9 +365,9 @@ def run(argv: list[str] | None = None) -> dict:
         results.update(train_metrics)
 
     metric = metrics.load_translation_metric()
-    decodings = {"greedy": 1, f"beam={data_args.final_num_beams}": data_args.final_num_beams}
-    if data_args.final_num_beams <= 1:
-        decodings = {"greedy": 1}
+    decodings = {"greedy": 1}
+    if data_args.final_num_beams > 1:
+        decodings[f"beam={data_args.final_num_beams}"] = data_args.final_num_beams
     card_results, predictions = {}, None
     for split, prefix in [("validation", "eval"), ("test", "predict")]:
         wanted = training_args.do_eval if split == "validation" else training_args.do_predict
@@ -387,7 +387,7 @@ def run(argv: list[str] | None = None) -> dict:
     eval_split = "test" if "test" in tokenized and training_args.do_predict else "validation"
 
     if trainer.is_world_process_zero():
-        samples = write_predictions(out, raw, tokenized, tokenizer, predictions, data_args)
+        samples = write_predictions(out, raw, predictions, data_args)
         if training_args.do_train:
             card.plot_training_curves(trainer.state.log_history, out / "training_curves.png")
             card.render_model_card(
@@ -408,11 +408,10 @@ def run(argv: list[str] | None = None) -> dict:
     return results
 
 
-def write_predictions(out, raw, tokenized, tokenizer, predictions, data_args) -> list[tuple[str, str, str]]:
+def write_predictions(out, raw, texts, data_args) -> list[tuple[str, str, str]]:
     """Write `generated_predictions.txt` (one line per test pair) and return a few (source, output, reference)."""
-    if predictions is None:
+    if texts is None:
         return []
-    texts = [one_line(text) for text in metrics.decode_for_metrics(predictions, tokenizer)]
     (out / "generated_predictions.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
     pairs = raw["test"]["translation"][: len(texts)]
     return [(p[data_args.source_lang], t, p[data_args.target_lang])
