@@ -20,6 +20,7 @@ forms their plain letters), runs of whitespace become one space, outer whitespac
 """
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from datasets import Dataset, DatasetDict
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -157,6 +158,22 @@ def tokenize_dataset(
             desc=f"Tokenizing the {split} split",
         )
 
-    if isinstance(raw_datasets, Dataset):
-        return run(raw_datasets, "given")
-    return DatasetDict({split: run(ds, split) for split, ds in raw_datasets.items()})
+    with truncation_restored(tokenizer):
+        if isinstance(raw_datasets, Dataset):
+            return run(raw_datasets, "given")
+        return DatasetDict({split: run(ds, split) for split, ds in raw_datasets.items()})
+
+
+@contextmanager
+def truncation_restored(tokenizer):
+    """A fast tokenizer called with `truncation=True` keeps that setting in its backend, and `save_pretrained`
+    would write it into `tokenizer.json` (then read back as a default `max_length`). Put back what was there."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    before = backend.truncation if backend is not None else None
+    try:
+        yield
+    finally:
+        if backend is not None and before is None:
+            backend.no_truncation()
+        elif backend is not None:
+            backend.enable_truncation(**before)

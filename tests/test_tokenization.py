@@ -1,5 +1,7 @@
 """Tokenizer: special ids that match the model config, round trips, </s> handling, saving, dataset tokenization."""
 
+import json
+
 import pytest
 from datasets import Dataset, DatasetDict
 from transformers import AutoTokenizer
@@ -147,6 +149,16 @@ def test_truncation_keeps_the_final_eos(bpe):
     full = bpe(long)["input_ids"]
     assert out[0]["input_ids"] == full[:4] + [bpe.eos_token_id]
     assert out[0]["labels"] == full[:6] + [bpe.eos_token_id]
+
+
+def test_tokenizing_leaves_no_truncation_in_the_saved_tokenizer(bpe, tmp_path):
+    long = ("one two three four five six seven eight nine ten " * 3).strip()
+    tokenize_dataset(make_dataset([(long, long)]), bpe, "en", "fr", max_source_length=5, max_target_length=7)
+    assert bpe.backend_tokenizer.truncation is None
+    bpe.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))["truncation"] is None
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert reloaded(long)["input_ids"] == bpe(long)["input_ids"] and len(bpe(long)["input_ids"]) > 7
 
 
 def test_tokenize_dataset_errors(bpe):
