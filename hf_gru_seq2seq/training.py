@@ -440,9 +440,12 @@ def hyperparameters(model, training_args, data_args, model_args) -> dict:
 
 
 def tokenizer_summary(model_args, tokenizer) -> str:
+    """The card's tokenizer line, read from the tokenizer itself (a resumed run reuses the first run's tokenizer,
+    whatever the flags now say)."""
     if model_args.tokenizer_name or model_args.model_name_or_path:
         return f"the given tokenizer ({len(tokenizer):,} tokens)"
-    kind = "byte-level BPE" if model_args.tokenizer_type == "bpe" else "word-level"
+    model_type = json.loads(tokenizer.backend_tokenizer.to_str())["model"]["type"]
+    kind = {"BPE": "byte-level BPE", "WordLevel": "word-level"}.get(model_type, model_type)
     return f"{kind}, {len(tokenizer):,} tokens shared by source and target"
 
 

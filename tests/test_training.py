@@ -342,6 +342,8 @@ def check_resumed(out: Path, killed: Path, reference_losses):
     assert read_json(out / "tokenizer.json") == read_json(killed / "tokenizer.json")
     assert read_json(out / "tokenizer.json")["truncation"] is None
     assert read_json(out / "tokenizer.json")["model"]["type"] == "BPE"
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "(byte-level BPE," in card and "word-level" not in card  # the card describes the tokenizer used
     assert (out / "config.json").is_file()
 
 
