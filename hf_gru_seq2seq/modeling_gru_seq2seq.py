@@ -11,6 +11,7 @@ step and carries the GRU state in a `GRUSeq2SeqCache`, so each new token costs t
 This file travels to the Hub as remote code: it imports only torch, transformers and the configuration.
 """
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -394,6 +395,50 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
         elif pipelines.get("translation", {}).get("impl") == impl:
             del pipelines["translation"]
         return pipelines
+
+    def _resize_token_embeddings(self, new_num_tokens, pad_to_multiple_of=None, mean_resizing=True):
+        """
+        Behind `resize_token_embeddings` (which then sets `config.vocab_size`): resize the source vocabulary and,
+        when the target vocabulary is the same one (`decoder_vocab_size == vocab_size`, as with the training
+        script's shared tokenizer), the decoder embedding and the output layer with it. A separate target vocabulary
+        keeps its size; `resize_decoder_token_embeddings` resizes it. Sizes that would drop a special token raise
+        before any weight changes.
+        """
+        old = self.get_input_embeddings()
+        size = old.num_embeddings if new_num_tokens is None else new_num_tokens
+        if pad_to_multiple_of is not None:
+            size = -(-size // pad_to_multiple_of) * pad_to_multiple_of
+        shared = self.config.decoder_vocab_size == self.config.vocab_size
+        self._check_vocabulary_sizes(size, size if shared else self.config.decoder_vocab_size)
+        new = self._get_resized_embeddings(old, new_num_tokens, pad_to_multiple_of, mean_resizing)
+        new.requires_grad_(old.weight.requires_grad)
+        self.set_input_embeddings(new)
+        if shared:
+            self.resize_decoder_token_embeddings(new.num_embeddings, mean_resizing=mean_resizing)
+        return new
+
+    def resize_decoder_token_embeddings(self, new_num_tokens: int, mean_resizing: bool = True) -> nn.Embedding:
+        """Resize the target vocabulary: the decoder embedding, the output layer (when there is one) and
+        `config.decoder_vocab_size`. New rows are initialised as `resize_token_embeddings` does."""
+        self._check_vocabulary_sizes(self.config.vocab_size, new_num_tokens)
+        decoder = self.get_decoder()
+        old = decoder.embedding
+        decoder.embedding = self._get_resized_embeddings(old, new_num_tokens, mean_resizing=mean_resizing)
+        decoder.embedding.requires_grad_(old.weight.requires_grad)
+        head = self.get_output_embeddings()
+        if head is not None:
+            new_head = self._get_resized_lm_head(head, new_num_tokens, mean_resizing=mean_resizing)
+            new_head.requires_grad_(head.weight.requires_grad)
+            self.set_output_embeddings(new_head)
+        self.config.decoder_vocab_size = new_num_tokens
+        self.tie_weights()
+        return decoder.embedding
+
+    def _check_vocabulary_sizes(self, vocab_size, decoder_vocab_size):
+        """Raise the config's own `ValueError` (naming the field) if these sizes would not hold its special ids."""
+        trial = copy.copy(self.config)
+        trial.vocab_size, trial.decoder_vocab_size = vocab_size, decoder_vocab_size
+        trial.check_values()
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:

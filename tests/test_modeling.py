@@ -345,3 +345,69 @@ def test_embeddings_start_as_in_d2l():
     std = model.model.encoder.embedding.weight.std().item()
     assert abs(std - 1.0) < 0.05
     assert abs(GRUSeq2SeqModelTester().model(init_std=0.5).model.decoder.embedding.weight.std().item() - 0.5) < 0.1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Resizing the vocabulary (after adding tokens to the tokenizer)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_resizing_a_shared_vocabulary_resizes_both_sides_and_keeps_old_logits(tmp_path):
+    tester = GRUSeq2SeqModelTester(vocab_size=19, decoder_vocab_size=19)
+    model, inputs = tester.model(), tester.prepare_inputs()
+    before = model(**inputs).logits
+    model.resize_token_embeddings(25)
+    sizes = (model.model.encoder.embedding.num_embeddings, model.model.decoder.embedding.num_embeddings,
+             model.lm_head.out_features, model.config.vocab_size, model.config.decoder_vocab_size)
+    assert sizes == (25, 25, 25, 25, 25)
+    after = model(**inputs).logits
+    torch.testing.assert_close(after[..., :19], before, atol=0, rtol=0)
+    model.save_pretrained(tmp_path)
+    loaded = GRUSeq2SeqForConditionalGeneration.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(loaded(**inputs).logits, after, atol=0, rtol=0)
+    # A new token is read by the encoder, produced, and fed back to the decoder.
+    with torch.no_grad():
+        model.lm_head.bias[24] += 100.0
+    for beams in (1, 2):
+        generated = model.generate(input_ids=torch.tensor([[24, 5]]), max_new_tokens=3, num_beams=beams)
+        assert generated[0, 1:].tolist() == [24, 24, 24]
+
+
+def test_resizing_with_separate_vocabularies_leaves_the_target_side():
+    tester = GRUSeq2SeqModelTester(vocab_size=23, decoder_vocab_size=19)
+    model = tester.model()
+    model.resize_token_embeddings(30)
+    assert (model.config.vocab_size, model.config.decoder_vocab_size) == (30, 19)
+    assert (model.model.decoder.embedding.num_embeddings, model.lm_head.out_features) == (19, 19)
+    model.resize_decoder_token_embeddings(21)
+    assert (model.config.vocab_size, model.config.decoder_vocab_size) == (30, 21)
+    assert (model.model.decoder.embedding.num_embeddings, model.lm_head.out_features) == (21, 21)
+    assert model(**tester.prepare_inputs()).logits.shape[-1] == 21
+
+
+def test_resizing_keeps_tied_weights_tied_and_pads_to_a_multiple():
+    tester = GRUSeq2SeqModelTester(vocab_size=19, decoder_vocab_size=19, embedding_size=16, hidden_size=16)
+    model = tester.model(tie_word_embeddings=True)
+    model.resize_token_embeddings(21, pad_to_multiple_of=8)
+    assert model.config.decoder_vocab_size == model.config.vocab_size == 24
+    assert model.lm_head.weight.data_ptr() == model.model.decoder.embedding.weight.data_ptr()
+
+
+def test_resizing_the_base_model():
+    model = GRUSeq2SeqModelTester(vocab_size=19, decoder_vocab_size=19).model(GRUSeq2SeqModel)
+    model.resize_token_embeddings(22)
+    assert (model.encoder.embedding.num_embeddings, model.decoder.embedding.num_embeddings) == (22, 22)
+    assert model.config.decoder_vocab_size == 22
+
+
+def test_resizing_below_a_special_token_is_refused_and_changes_nothing():
+    tester = GRUSeq2SeqModelTester(vocab_size=19, decoder_vocab_size=19)
+    model = tester.model(eos_token_id=10)
+    weights = {name: p.clone() for name, p in model.state_dict().items()}
+    with pytest.raises(ValueError, match="eos_token_id=10"):
+        model.resize_token_embeddings(8)
+    with pytest.raises(ValueError, match="eos_token_id=10"):
+        model.resize_decoder_token_embeddings(8)
+    assert (model.config.vocab_size, model.config.decoder_vocab_size) == (19, 19)
+    for name, p in model.state_dict().items():
+        torch.testing.assert_close(p, weights[name], atol=0, rtol=0)
