@@ -29,7 +29,8 @@ from transformers import (
     TrainerCallback,
     set_seed,
 )
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.trainer_pt_utils import nested_truncate
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalPrediction, has_length
 
 from . import card, data, metrics, tokenization
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
@@ -174,6 +175,28 @@ class OrderedEvalSeq2SeqTrainer(Seq2SeqTrainer):
             return None
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
+    def evaluation_loop(self, dataloader, *args, **kwargs):
+        """Under DDP the Seq2SeqTrainer gathers generated ids with `gather`, which keeps the samples that padded the
+        processes' last batches. Score, and return, exactly one prediction per sample, in order."""
+        n = len(dataloader.dataset) if self.args.world_size > 1 and has_length(dataloader.dataset) else None
+        compute = self.compute_metrics
+        if n is not None and compute is not None:
+            self.compute_metrics = lambda p: compute(EvalPrediction(predictions=_first(p.predictions, n),
+                                                                    label_ids=_first(p.label_ids, n)))
+        try:
+            output = super().evaluation_loop(dataloader, *args, **kwargs)
+        finally:
+            self.compute_metrics = compute
+        if n is None:
+            return output
+        return output._replace(predictions=_first(output.predictions, n), label_ids=_first(output.label_ids, n),
+                               num_samples=n)
+
+
+def _first(arrays, n: int):
+    """The first `n` samples of gathered predictions or labels (None stays None)."""
+    return None if arrays is None else nested_truncate(arrays, n)
+
 
 class FiniteWeightsCallback(TrainerCallback):
     """Checks at each log that no weight is NaN or infinite (fp16 loss scaling skips such steps; this proves it)."""
@@ -305,8 +328,6 @@ def scores(trainer, dataset, raw_split, prefix: str, num_beams: int, data_args, 
     output = trainer.predict(dataset, metric_key_prefix=prefix, num_beams=num_beams)
     split_metrics = dict(output.metrics)
     generated = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    # Under DDP, Seq2SeqTrainer gathers with `gather`, keeping the samples that padded the last batches: drop them.
-    generated = generated[: len(dataset)]
     predictions = [one_line(text) for text in metrics.decode_for_metrics(generated, trainer.processing_class)]
     if len(raw_split) == len(dataset):
         references = [[pair[data_args.target_lang]] for pair in raw_split["translation"]]

@@ -97,3 +97,8 @@ def test_two_processes_train_as_one_with_their_combined_batch(launcher, setup):
     assert read_json(out / "all_results.json")["predict_samples"] == len(test_pairs)
     references = [[fr for _, fr in test_pairs]]
     assert per_process[0]["predict_chrf"] == pytest.approx(sacrebleu.corpus_chrf(outputs, references).score)
+    # Metrics computed from the gathered ids (gen_len) count each test pair once, not the padding samples.
+    batch = tokenizer([en for en, _ in test_pairs], return_tensors="pt", padding=True)
+    generated = model.generate(**batch, num_beams=1)
+    gen_len = (generated != tokenizer.pad_token_id).sum(-1).float().mean().item()
+    assert per_process[0]["predict_gen_len"] == pytest.approx(gen_len)
