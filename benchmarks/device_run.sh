@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What one lent GPU session runs, as two calls of the device tool's `run` on the same warm machine:
 #   `device_run.sh bench`: benchmarks/gpu.py, alone on the GPU (its timings are the README's "Performance");
-#   `device_run.sh train`: three Tatoeba trainings at once (the README's "Results"): the d2l-size recipe with a BPE
-#      and with a word-level tokenizer, and a larger model; then the half-precision match rate of the d2l-size model.
+#   `device_run.sh train`: four Tatoeba trainings at once (the README's "Results"): the d2l-size recipe with a BPE
+#      and with a word-level tokenizer, the same with batch 64 (twice the updates in the same 10 epochs), and a larger
+#      model; then the half-precision match rate of the d2l-size model.
 # Needs, in the checkout: .whl/ (datasets, evaluate, dill, multiprocess from ../shared/device-wheels/base) and
 # .data/fra-eng.txt. Writes under $OUT (or ./device-out).
 set -u
@@ -38,13 +39,14 @@ COMMON="$GRU_FLAG --tatoeba_protocol_file $DATA --bleu_lowercase --save_strategy
 run() { name=$1; shift; timeout "${TRAIN_SECONDS:-420}" python3 scripts/train.py $COMMON --output_dir "/tmp/$name" "$@" > "/tmp/$name.log" 2>&1; echo "$name exit $?" >> "$OUT/env.txt"; }
 run d2l-bpe &
 run d2l-word --tokenizer_type word --lowercase &
+run d2l-b64 --per_device_train_batch_size 64 &
 run large --embedding_size 512 --hidden_size 1024 --dropout 0.3 --per_device_train_batch_size 256 --num_train_epochs 8 &
 wait
 timeout 60 python3 benchmarks/half_precision_match.py --model /tmp/d2l-bpe --tatoeba_file $DATA > /tmp/match.json 2>/tmp/match.log
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1]); runs = {}
-for name in ("d2l-bpe", "d2l-word", "large"):
+for name in ("d2l-bpe", "d2l-word", "d2l-b64", "large"):
     folder = pathlib.Path("/tmp") / name
     results = folder / "all_results.json"
     runs[name] = json.loads(results.read_text()) if results.exists() else None
@@ -55,4 +57,4 @@ match = pathlib.Path("/tmp/match.json")
 runs["half_precision_match"] = match.read_text() if match.exists() else pathlib.Path("/tmp/match.log").read_text()[-2000:]
 (out / "runs.json").write_text(json.dumps(runs, indent=1))
 PY
-for name in d2l-bpe d2l-word large; do echo "== $name"; grep -v "it/s]\|s/it]" "/tmp/$name.log" | tail -40; done > "$OUT/train.log" 2>&1
+for name in d2l-bpe d2l-word d2l-b64 large; do echo "== $name"; grep -v "it/s]\|s/it]" "/tmp/$name.log" | tail -40; done > "$OUT/train.log" 2>&1
