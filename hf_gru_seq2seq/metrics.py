@@ -29,7 +29,7 @@ def build_compute_metrics(tokenizer, metric=None, lowercase: bool = False):
     """
     A `compute_metrics(eval_preds)` for `Seq2SeqTrainer` (with `predict_with_generate=True`): decodes generated
     ids and labels and returns `{"bleu", "chrf", "gen_len"}`, which the trainer logs as `eval_bleu`, ... .
-    `gen_len` is the mean number of generated non-padding tokens (run_translation.py's definition).
+    `gen_len` is the mean generated length in tokens (see `generated_lengths`).
     """
     metric = metric if metric is not None else load_translation_metric()
 
@@ -40,7 +40,17 @@ def build_compute_metrics(tokenizer, metric=None, lowercase: bool = False):
         preds = np.where(np.asarray(preds) != -100, preds, tokenizer.pad_token_id)
         predictions, references = decode_for_metrics(preds, tokenizer), decode_for_metrics(labels, tokenizer)
         scores = metric.compute(predictions=predictions, references=[[r] for r in references], lowercase=lowercase)
-        gen_len = float(np.mean(np.count_nonzero(preds != tokenizer.pad_token_id, axis=-1)))
+        gen_len = float(np.mean(generated_lengths(preds, tokenizer.pad_token_id, tokenizer.eos_token_id)))
         return {"bleu": scores["bleu"], "chrf": scores["chrf"], "gen_len": gen_len}
 
     return compute_metrics
+
+
+def generated_lengths(ids: np.ndarray, pad_token_id: int, eos_token_id: int) -> np.ndarray:
+    """
+    Tokens per generated row, the decoder start and the first `</s>` included: run_translation.py counts non-padding
+    tokens, but Transformers' beam search fills finished rows with `</s>` instead when the pad id is 0 (it takes
+    `pad_token_id or eos_token_id`), which would count every row as long as the longest one.
+    """
+    is_eos = ids == eos_token_id
+    return np.where(is_eos.any(-1), is_eos.argmax(-1) + 1, np.count_nonzero(ids != pad_token_id, axis=-1))

@@ -87,6 +87,17 @@ def test_compute_metrics_decodes_and_matches_sacrebleu(tokenizer, metric):
     assert compute((preds, labels)) == result  # a plain pair works too
 
 
+def test_gen_len_ignores_the_eos_padding_of_beam_search(tokenizer, metric):
+    start = [tokenizer.bos_token_id]
+    generated = [start + tokenizer(p)["input_ids"] for p in PREDICTIONS]
+    labels = pad([tokenizer(text_target=r)["input_ids"] for r in REFERENCES], -100)
+    compute = build_compute_metrics(tokenizer, metric)
+    by_pad = compute((pad(generated, tokenizer.pad_token_id), labels))
+    by_eos = compute((pad(generated, tokenizer.eos_token_id), labels))  # what beam search returns with pad id 0
+    assert by_eos == by_pad
+    assert by_eos["gen_len"] == pytest.approx(np.mean([len(g) for g in generated]))
+
+
 def test_compute_metrics_lowercase(tokenizer, metric):
     preds = pad([tokenizer(p)["input_ids"] for p in PREDICTIONS], tokenizer.pad_token_id)
     labels = pad([tokenizer(r)["input_ids"] for r in REFERENCES], -100)
