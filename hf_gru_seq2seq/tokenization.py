@@ -169,11 +169,14 @@ def truncation_restored(tokenizer):
     """A fast tokenizer called with `truncation=True` keeps that setting in its backend, and `save_pretrained`
     would write it into `tokenizer.json` (then read back as a default `max_length`). Put back what was there."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    before = backend.truncation if backend is not None else None
+    if backend is None:  # a slow tokenizer keeps no such state
+        yield
+        return
+    before = backend.truncation
     try:
         yield
     finally:
-        if backend is not None and before is None:
+        if before is None:
             backend.no_truncation()
-        elif backend is not None:
+        else:
             backend.enable_truncation(**before)

@@ -465,7 +465,7 @@ def tokenizer_summary(model_args, tokenizer) -> str:
     whatever the flags now say)."""
     if model_args.tokenizer_name or model_args.model_name_or_path:
         return f"the given tokenizer ({len(tokenizer):,} tokens)"
-    model_type = json.loads(tokenizer.backend_tokenizer.to_str())["model"]["type"]
+    model_type = type(tokenizer.backend_tokenizer.model).__name__  # "BPE", "WordLevel"
     kind = {"BPE": "byte-level BPE", "WordLevel": "word-level"}.get(model_type, model_type)
     return f"{kind}, {len(tokenizer):,} tokens shared by source and target"
 
