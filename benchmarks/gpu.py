@@ -262,8 +262,11 @@ def build_reference(size: Size, device: torch.device, seed: int = 0, gru_autocas
 
 def watch_gru_dtypes(module: nn.Module) -> set:
     """The dtypes the module's GRUs output on their next call, collected into the returned set (the hooks then
-    remove themselves)."""
+    remove themselves). The package's encoder and decoder call their GRU's weights without the module (layer by
+    layer), so their own outputs, which are the GRU outputs, are watched instead."""
     seen, handles = set(), {}
+    package_modules = (hf_gru_seq2seq.modeling_gru_seq2seq.GRUSeq2SeqEncoder,
+                       hf_gru_seq2seq.modeling_gru_seq2seq.GRUSeq2SeqDecoder)
 
     def hook(mod, _inputs, output):
         out = output[0].data if isinstance(output[0], PackedSequence) else output[0]
@@ -271,7 +274,7 @@ def watch_gru_dtypes(module: nn.Module) -> set:
         handles.pop(id(mod)).remove()
 
     for m in module.modules():
-        if isinstance(m, nn.GRU):
+        if isinstance(m, (nn.GRU, *package_modules)):
             handles[id(m)] = m.register_forward_hook(hook)
     return seen
 

@@ -1,9 +1,13 @@
 """The d2l GRU encoder-decoder as a Transformers model.
 
-Encoder: embedding -> multi-layer GRU over the real (unpadded) tokens of each sentence.
-Decoder: embedding; every step reads `[embedding(token) ; context]`, where `context` is the encoder's final
-top-layer state (one fixed vector per sentence, in training and in decoding alike); its GRU starts from the
-encoder's final state (all layers). A linear head maps decoder states to target-vocabulary logits.
+Encoder: embedding -> multi-layer GRU over each sentence's real tokens. Decoder: embedding; every step reads
+`[embedding(token) ; context]`, where `context` is the encoder's final top-layer state (one fixed vector per
+sentence, in training and in decoding alike); its GRU starts from the encoder's final state (all layers). A linear
+head maps decoder states to target-vocabulary logits.
+
+Padding never changes a result, without packing or sorting: each encoder layer runs over the whole padded batch, with
+every row's real tokens gathered to the front in reading order, and each row's final state is read at its last real
+token (a GRU is causal, so what follows a position never changes it).
 
 Teacher forcing runs the decoder GRU over the whole target in one fused call; `generate()` feeds one token per
 step and carries the GRU state in a `GRUSeq2SeqCache`, so each new token costs the same whatever was decoded.
@@ -17,7 +21,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache
@@ -45,8 +48,10 @@ class GRUSeq2SeqEncoderOutput(ModelOutput):
             position; zeros at padding.
         final_state (`(batch, num_hidden_layers, hidden_size)`): the decoder's initial state, one vector per layer
             (for a bidirectional encoder, both directions joined by the bridge). `final_state[:, -1]` is the context.
-        hidden_states, attentions: always `None` (the GRU layers are fused; there is no attention). Present so that
-            code asking for them gets a well-formed output.
+        hidden_states (`tuple` of `num_hidden_layers + 1` tensors, with `output_hidden_states=True`): the embedding
+            output `(batch, src_len, embedding_size)`, then each GRU layer's output `(batch, src_len, hidden_size *
+            directions)`, all at the source positions, zeros at padding.
+        attentions: always `None`: there is no attention.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
@@ -67,7 +72,6 @@ class GRUSeq2SeqCache(Cache):
         super().__init__(layers=[])
         self.state = state  # (L, B, H)
         self.seen_tokens = seen_tokens
-        self.ids_from_generate = False  # set by prepare_inputs_for_generation for ids it produced itself
 
     def __repr__(self):
         return f"{type(self).__name__}(state={tuple(self.state.shape)}, seen_tokens={self.seen_tokens})"
@@ -120,74 +124,61 @@ class GRUSeq2SeqCache(Cache):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _first_bad_position(ids: torch.Tensor, bad: torch.Tensor) -> tuple[int, int, int]:
-    b, t = (int(i) for i in bad.nonzero()[0])
-    return b, t, int(ids[b, t])
-
-
-def _check_ranges(checks: list[tuple[str, torch.Tensor, int, torch.Tensor | None]]) -> None:
+def check_ids(checks: list[tuple[str, torch.Tensor | None, int, torch.Tensor | None]], mask=None) -> None:
     """
-    Raise `ValueError` naming the first id outside its vocabulary. `checks` holds `(name, ids, vocab_size, mask)`;
-    ids where `mask` is False are not checked. All ranges are read back in a single host sync.
+    Raise `ValueError` naming the first id outside its vocabulary, or the first row of `mask` (the source attention
+    mask) without a token. `checks` holds `(name, ids, vocab_size, where)`; ids where `where` is False (padding, -100
+    labels) are not checked. Everything is read back in a single host sync.
     """
-    checks = [(name, ids, vocab, mask) for name, ids, vocab, mask in checks if ids is not None and ids.numel()]
-    if not checks:
+    checks = [(name, ids, vocab, where) for name, ids, vocab, where in checks if ids is not None and ids.numel()]
+    masked = [ids if where is None else ids.masked_fill(~where, 0) for _, ids, _, where in checks]
+    stats = [t for ids in masked for t in (ids.min(), ids.max())]
+    if mask is not None:
+        stats.append(mask.sum(1).min())
+    if not stats:
         return
-    masked = [ids if mask is None else ids.masked_fill(~mask, 0) for _, ids, _, mask in checks]
-    bounds = torch.stack([t for ids in masked for t in (ids.min(), ids.max())]).tolist()
+    values = torch.stack([s.long() for s in stats]).tolist()
     for i, (name, _, vocab, _) in enumerate(checks):
-        if bounds[2 * i] < 0 or bounds[2 * i + 1] >= vocab:
+        if values[2 * i] < 0 or values[2 * i + 1] >= vocab:
             ids = masked[i].cpu()
-            b, t, value = _first_bad_position(ids, (ids < 0) | (ids >= vocab))
-            raise ValueError(f"{name}[{b}, {t}] = {value} is outside the vocabulary [0, {vocab})")
+            b, t = (int(i) for i in ((ids < 0) | (ids >= vocab)).nonzero()[0])
+            raise ValueError(f"{name}[{b}, {t}] = {int(ids[b, t])} is outside the vocabulary [0, {vocab})")
+    if mask is not None and values[-1] == 0:
+        row = int((mask.sum(1) == 0).nonzero()[0, 0])
+        raise ValueError(f"attention_mask row {row} has no tokens: empty sentences cannot be encoded")
 
 
-def check_decoder_input_ids(decoder_input_ids: torch.Tensor | None, vocab_size: int, labels=None) -> None:
-    """Shape and vocabulary checks of the decoder side (and of `labels`, -100 allowed), in one host sync."""
-    if decoder_input_ids is None:
-        raise ValueError("pass decoder_input_ids (or labels, to GRUSeq2SeqForConditionalGeneration)")
-    if decoder_input_ids.dim() != 2 or decoder_input_ids.shape[1] == 0:
-        raise ValueError(f"decoder_input_ids must be (batch, length>0), got {tuple(decoder_input_ids.shape)}")
-    label_mask = None if labels is None else labels.ne(-100)
-    _check_ranges([("decoder_input_ids", decoder_input_ids, vocab_size, None), ("labels", labels, vocab_size, label_mask)])
-
-
-def check_labels(labels: torch.Tensor, vocab_size: int) -> None:
-    """Labels are target ids or -100 (ignored)."""
-    if labels.dim() != 2 or labels.shape[1] == 0:
-        raise ValueError(f"labels must be (batch, length>0), got {tuple(labels.shape)}")
-    _check_ranges([("labels", labels, vocab_size, labels.ne(-100))])
-
-
-def source_lengths(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, vocab_size: int):
-    """
-    Validate the encoder input and return `(lengths, right_padded, mask)`: real tokens per row (a CPU tensor, as
-    packing needs), whether every row's real tokens come first, and the boolean mask. One host sync covers lengths
-    and the vocabulary check.
-    """
-    if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}")
-    if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
-        raise ValueError(f"input_ids is empty (shape {tuple(input_ids.shape)}): every sentence needs a token")
+def source_mask(input_ids, inputs_embeds, attention_mask) -> torch.Tensor:
+    """The (B, S) boolean mask of real source tokens, after checking the shapes of what was given."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("pass exactly one of input_ids and inputs_embeds")
+    shape = tuple(input_ids.shape) if input_ids is not None else tuple(inputs_embeds.shape[:-1])
+    name = "input_ids" if input_ids is not None else "inputs_embeds"
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be (batch, length{', embedding' if input_ids is None else ''}), got "
+                         f"{tuple((input_ids if input_ids is not None else inputs_embeds).shape)}")
+    if 0 in shape:
+        raise ValueError(f"{name} is empty (shape {shape}): every sentence needs a token")
     if attention_mask is None:
-        mask = torch.ones_like(input_ids, dtype=torch.bool)
-    else:
-        if attention_mask.shape != input_ids.shape:
-            raise ValueError(
-                f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has "
-                f"{tuple(input_ids.shape)}: they must match"
-            )
-        mask = attention_mask.bool()
-    real = input_ids.masked_fill(~mask, 0)
-    right_padded = (mask[:, :-1] >= mask[:, 1:]).all()
-    stats = torch.cat([mask.sum(1), torch.stack([real.min(), real.max(), right_padded.long()])]).tolist()
-    lengths, (lo, hi, right_padded) = stats[:-3], stats[-3:]
-    if lo < 0 or hi >= vocab_size:
-        _check_ranges([("input_ids", input_ids, vocab_size, mask)])
-    empty = [i for i, n in enumerate(lengths) if n == 0]
-    if empty:
-        raise ValueError(f"attention_mask row {empty[0]} has no tokens: empty sentences cannot be encoded")
-    return torch.tensor(lengths), bool(right_padded), mask
+        device = (input_ids if input_ids is not None else inputs_embeds).device
+        return torch.ones(shape, dtype=torch.bool, device=device)
+    if tuple(attention_mask.shape) != shape:
+        raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but {name} has {shape}: "
+                         "they must match")
+    return attention_mask.bool()
+
+
+def check_decoder_shape(decoder_input_ids, decoder_inputs_embeds) -> None:
+    if decoder_input_ids is None and decoder_inputs_embeds is None:
+        raise ValueError("pass decoder_input_ids or decoder_inputs_embeds (or labels, to "
+                         "GRUSeq2SeqForConditionalGeneration)")
+    if decoder_input_ids is not None and decoder_inputs_embeds is not None:
+        raise ValueError("pass decoder_input_ids or decoder_inputs_embeds, not both")
+    given = decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
+    if given.dim() != (2 if decoder_input_ids is not None else 3) or given.shape[1] == 0:
+        name = "decoder_input_ids" if decoder_input_ids is not None else "decoder_inputs_embeds"
+        raise ValueError(f"{name} must be (batch, length>0{'' if decoder_input_ids is not None else ', embedding'}), "
+                         f"got {tuple(given.shape)}")
 
 
 def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
@@ -199,7 +190,7 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Modules
+# GRU calls
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -208,32 +199,59 @@ def _cudnn_runs_bf16_rnns() -> bool:
     return version is not None and version >= 91300
 
 
-def run_gru(rnn: nn.GRU, inputs, state: torch.Tensor | None, policy: str):
-    """
-    Call `rnn` under the precision policy `config.gru_autocast` (see the config). Outside autocast, or with
-    policy "torch", this is a plain call; otherwise autocast is switched off around the GRU and inputs, state and
-    weights are cast to the chosen dtype (the weight casts are differentiable, as autocast's own are).
-    """
-    device = inputs.data.device.type  # `inputs` may be a PackedSequence
-    if policy == "torch" or not torch.is_autocast_enabled(device):
-        return rnn(inputs, state)
-    dtype = torch.float32 if policy == "float32" else torch.get_autocast_dtype(device)
-    if device == "cuda" and dtype == torch.bfloat16 and not _cudnn_runs_bf16_rnns():
-        return rnn(inputs, state)
-    state = None if state is None else state.to(dtype)
-    with torch.autocast(device, enabled=False):
-        if all(p.dtype == dtype for p in rnn.parameters()):
-            return rnn(inputs.to(dtype), state)
-        weights = {name: p.to(dtype) for name, p in rnn.named_parameters()}
-        return torch.func.functional_call(rnn, weights, (inputs.to(dtype), state))
+def _gru_weights(rnn: nn.GRU, layer: int | None = None, reverse: bool = False) -> list[torch.Tensor]:
+    """All of `rnn`'s weights (in its own order), or one layer's, one direction's: `[w_ih, w_hh, b_ih, b_hh]`."""
+    if layer is None:
+        return list(rnn._flat_weights)
+    suffix = f"_l{layer}{'_reverse' if reverse else ''}"
+    return [getattr(rnn, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
 
 
-def reading_order(mask: torch.Tensor, reverse: bool = False) -> torch.Tensor:
-    """(B, S) mask -> (B, S) positions: each row's real tokens in reading order (last to first if `reverse`),
-    then its padding. Gathering with it turns any padding into right padding."""
-    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-    key = torch.where(mask, -positions if reverse else positions, mask.shape[1])
-    return torch.argsort(key, dim=1, stable=True)
+def run_gru(rnn: nn.GRU, inputs: torch.Tensor, state: torch.Tensor, policy: str, layer: int | None = None,
+            reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    `rnn` over batch-first `inputs` (B, T, D) from `state` (layers, B, H): all its layers (`layer=None`, as
+    `rnn(inputs, state)` does, dropout included), or only `layer` in one direction, from a (1, B, H) state. Returns
+    outputs (B, T, H) and the final state.
+
+    `policy` is `config.gru_autocast`: outside autocast, or with "torch", the GRU runs as autocast would run it;
+    otherwise autocast is switched off around it and inputs, state and weights are cast to the chosen dtype (the
+    weight casts are differentiable, as autocast's own are).
+    """
+    weights = _gru_weights(rnn, layer, reverse)
+    layers, dropout = (rnn.num_layers, rnn.dropout) if layer is None else (1, 0.0)
+    bidirectional = rnn.bidirectional and layer is None
+    device = inputs.device.type
+    if policy != "torch" and torch.is_autocast_enabled(device):
+        dtype = torch.float32 if policy == "float32" else torch.get_autocast_dtype(device)
+        if not (device == "cuda" and dtype == torch.bfloat16 and not _cudnn_runs_bf16_rnns()):
+            with torch.autocast(device, enabled=False):
+                weights = [w.to(dtype) for w in weights]
+                return torch._VF.gru(inputs.to(dtype), state.to(dtype), weights, True, layers, dropout,
+                                     rnn.training, bidirectional, True)
+    return torch._VF.gru(inputs, state, weights, True, layers, dropout, rnn.training, bidirectional, True)
+
+
+def reading_order(mask: torch.Tensor, reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    (B, S) mask -> `(order, place)`, two (B, S) index tensors for `gather` along the positions. `order` puts each
+    row's real tokens first, in reading order (last to first if `reverse`), then its padding; `place` puts them back.
+    Computed from running counts (no sort, no host sync), so any padding (left, right or holes) works.
+    """
+    real = mask.long()
+    lengths = real.sum(1, keepdim=True)
+    rank = real.cumsum(1) - 1  # each real token's index among its row's real tokens
+    if reverse:
+        rank = lengths - 1 - rank
+    place = torch.where(mask, rank, lengths + (1 - real).cumsum(1) - 1)  # where each position goes (a permutation)
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(place)
+    order = torch.empty_like(place).scatter_(1, place, positions)  # its inverse
+    return order, place
+
+
+def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(B, S, D) rows reordered along S by a (B, S) index."""
+    return x.gather(1, index[..., None].expand(-1, -1, x.shape[-1]))
 
 
 def _gru(config: GRUSeq2SeqConfig, input_size: int, bidirectional: bool = False) -> nn.GRU:
@@ -242,8 +260,13 @@ def _gru(config: GRUSeq2SeqConfig, input_size: int, bidirectional: bool = False)
     return nn.GRU(input_size, config.hidden_size, layers, dropout=dropout, batch_first=True, bidirectional=bidirectional)
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Modules
+# ----------------------------------------------------------------------------------------------------------------
+
+
 class GRUSeq2SeqEncoder(nn.Module):
-    """Embedding + GRU over the real tokens of each sentence (packed), so padding never changes a result."""
+    """Embedding + GRU over each sentence's real tokens, layer by layer; padding never changes a result."""
 
     main_input_name = "input_ids"
 
@@ -257,42 +280,54 @@ class GRUSeq2SeqEncoder(nn.Module):
 
     def forward(
         self,
-        input_ids: torch.LongTensor,
+        input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        validate_ids: bool = True,
     ) -> GRUSeq2SeqEncoderOutput | tuple:
-        lengths, right_padded, mask = source_lengths(input_ids, attention_mask, self.config.vocab_size)
-        batch, src_len = input_ids.shape
-        order = None
-        if self.config.reverse_source or not right_padded:  # real tokens first, in reading order
-            order = reading_order(mask, reverse=self.config.reverse_source)
-            input_ids = input_ids.gather(1, order)
+        r"""
+        inputs_embeds (`(batch, src_len, embedding_size)`): given instead of `input_ids`.
+        validate_ids (`bool`): check the ids against the vocabulary and every row for a token first (one host sync).
+        """
+        mask = source_mask(input_ids, inputs_embeds, attention_mask)  # (B, S)
+        if validate_ids:
+            check_ids([("input_ids", input_ids, self.config.vocab_size, mask)], mask)
+        if inputs_embeds is None:
+            inputs_embeds = self.embedding(input_ids.masked_fill(~mask, 0))  # padding ids are never looked up
+        x = inputs_embeds * mask[..., None].to(inputs_embeds.dtype)  # (B, S, E), zeros at padding
+        last = (mask.sum(1) - 1).clamp(min=0)  # (B,) each row's last real token in reading order
+        rows = torch.arange(x.shape[0], device=x.device)
+        directions = [self.config.reverse_source]
+        if self.config.bidirectional_encoder:
+            directions.append(not self.config.reverse_source)
+        orders = [reading_order(mask, reverse) for reverse in directions]
 
-        if int(lengths.min()) == src_len:  # no padding: skip packing
-            outputs, h_n = run_gru(self.rnn, self.embedding(input_ids), None, self.config.gru_autocast)  # (B,S,D)
-        else:
-            packed = pack_padded_sequence(input_ids, lengths, batch_first=True, enforce_sorted=False)
-            embedded = PackedSequence(
-                self.embedding(packed.data), packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
-            )  # only real tokens are embedded: padding ids are never read
-            outputs, h_n = run_gru(self.rnn, embedded, None, self.config.gru_autocast)  # h_n: (L*dirs, B, H)
-            outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src_len)
-        if order is not None:  # put outputs back at the positions their tokens came from
-            outputs = torch.zeros_like(outputs).scatter_(1, order[..., None].expand_as(outputs), outputs)
+        hidden_states, finals = [x], []
+        for layer in range(self.config.num_hidden_layers):
+            outputs, layer_finals = [], []
+            for direction, (order, place) in enumerate(orders):
+                h0 = x.new_zeros(1, x.shape[0], self.config.hidden_size)
+                y, _ = run_gru(self.rnn, gather_positions(x, order), h0, self.config.gru_autocast, layer,
+                               reverse=direction == 1)  # (B, S, H) in this direction's reading order
+                layer_finals.append(y[rows, last])  # (B, H): the state after the row's last real token
+                outputs.append(gather_positions(y, place))  # back at the source positions
+            x = torch.cat(outputs, -1) * mask[..., None].to(outputs[0].dtype)  # (B, S, H * directions)
+            hidden_states.append(x)
+            finals.append(torch.cat(layer_finals, -1))
+            if layer < self.config.num_hidden_layers - 1:
+                x = F.dropout(x, self.rnn.dropout, self.training)
 
-        final_state = self._join_directions(h_n).transpose(0, 1)  # (B, L, H)
-        out = GRUSeq2SeqEncoderOutput(last_hidden_state=outputs, final_state=final_state)
+        final_state = torch.stack(finals, 1)  # (B, L, H * directions)
+        if self.bridge is not None:
+            final_state = torch.tanh(self.bridge(final_state))  # (B, L, H)
+        output_hidden_states = output_hidden_states if output_hidden_states is not None else \
+            self.config.output_hidden_states
+        out = GRUSeq2SeqEncoderOutput(last_hidden_state=hidden_states[-1], final_state=final_state,
+                                      hidden_states=tuple(hidden_states) if output_hidden_states else None)
         return out if return_dict is not False else out.to_tuple()
-
-    def _join_directions(self, h_n: torch.Tensor) -> torch.Tensor:
-        """(L * dirs, B, H) -> (L, B, H)."""
-        if self.bridge is None:
-            return h_n
-        layers, batch, hidden = self.config.num_hidden_layers, h_n.shape[1], h_n.shape[2]
-        both = h_n.view(layers, 2, batch, hidden).permute(0, 2, 1, 3).reshape(layers, batch, 2 * hidden)
-        return torch.tanh(self.bridge(both))
 
 
 class GRUSeq2SeqDecoder(nn.Module):
@@ -307,14 +342,28 @@ class GRUSeq2SeqDecoder(nn.Module):
         self.embedding = nn.Embedding(config.decoder_vocab_size, config.embedding_size)
         self.rnn = _gru(config, config.embedding_size + config.hidden_size)
 
-    def forward(
-        self, input_ids: torch.LongTensor, state: torch.Tensor, context: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T) ids, (L, B, H) state, (B, H) context -> outputs (B, T, H), new state (L, B, H)."""
-        embedded = self.embedding(input_ids)  # (B, T, E)
-        context = context[:, None, :].expand(-1, input_ids.shape[1], -1).to(embedded.dtype)  # (B, T, H)
-        inputs = torch.cat([embedded, context], dim=-1)  # (B, T, E + H)
-        return run_gru(self.rnn, inputs, state.to(embedded.dtype), self.config.gru_autocast)
+    def forward(self, input_ids: torch.LongTensor | None, state: torch.Tensor, context: torch.Tensor,
+                inputs_embeds: torch.FloatTensor | None = None, output_hidden_states: bool = False):
+        """
+        (B, T) ids (or (B, T, E) `inputs_embeds`), (L, B, H) state, (B, H) context -> outputs (B, T, H), new state
+        (L, B, H) and, with `output_hidden_states`, the embedding output and each layer's outputs.
+        """
+        embedded = self.embedding(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, E)
+        context = context[:, None, :].expand(-1, embedded.shape[1], -1).to(embedded.dtype)  # (B, T, H)
+        x = torch.cat([embedded, context], dim=-1)  # (B, T, E + H)
+        state = state.to(embedded.dtype)
+        policy = self.config.gru_autocast
+        if not output_hidden_states:
+            outputs, new_state = run_gru(self.rnn, x, state, policy)  # all layers in one fused call
+            return outputs, new_state, None
+        hidden_states, finals = [embedded], []
+        for layer in range(self.config.num_hidden_layers):
+            if layer > 0:
+                x = F.dropout(x, self.rnn.dropout, self.training)
+            x, final = run_gru(self.rnn, x, state[layer:layer + 1], policy, layer)
+            hidden_states.append(x)
+            finals.append(final)
+        return x, torch.cat(finals), tuple(hidden_states)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -347,11 +396,24 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.Embedding):
             init.normal_(module.weight, mean=0.0, std=self.config.init_std)
 
+    def get_input_embeddings(self):
+        return self.get_encoder().embedding
+
+    def set_input_embeddings(self, value):
+        self.get_encoder().embedding = value
+
+    def get_encoder(self):
+        return self.base_model.encoder
+
+    def get_decoder(self):
+        return self.base_model.decoder
+
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        model = super().from_pretrained(*args, **kwargs)
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, loading_info) with output_loading_info
         model.compact_gru_weights()
-        return model
+        return loaded
 
     def compact_gru_weights(self):
         """
@@ -378,23 +440,37 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
 
     def _custom_pipelines(self) -> dict:
         """
-        `config.custom_pipelines` with the `translation` task pointing at `GRUSeq2SeqTranslationPipeline` (loaded
-        with `AutoModelForSeq2SeqLM`) for a model that can generate; withdrawn for one that cannot (a bare
-        `GRUSeq2SeqModel` has no head to translate with).
+        `config.custom_pipelines` with `GRUSeq2SeqTranslationPipeline` (loaded with `AutoModelForSeq2SeqLM`) under
+        the tasks `translation` and `text2text-generation` (Transformers 4's names, gone from v5's built-in tasks)
+        and any `translation_<source>_to_<target>` declared with `add_translation_task`, for a model that can
+        generate; withdrawn for one that cannot (a bare `GRUSeq2SeqModel` has no head to translate with).
 
         The relative import is also what ships the pipeline: Transformers copies the files a remote-code module
         imports relatively (found by scanning its text for `from .x import`) when it saves or downloads that module,
         so pipeline_gru_seq2seq.py travels with this file, also when a downloaded copy of the model is saved again.
         """
+        entry = self._pipeline_entry()
+        pipelines = dict(getattr(self.config, "custom_pipelines", None) or {})
+        for task in {"translation", "text2text-generation", *(t for t in pipelines if t.startswith("translation_"))}:
+            if self.can_generate():
+                pipelines[task] = entry
+            elif pipelines.get(task, {}).get("impl") == entry["impl"]:
+                del pipelines[task]
+        return pipelines
+
+    def add_translation_task(self, source_lang: str, target_lang: str) -> None:
+        """Also answer `pipeline("translation_<source_lang>_to_<target_lang>", ...)` once saved, as Transformers 4
+        did for translation models."""
+        pipelines = dict(getattr(self.config, "custom_pipelines", None) or {})
+        pipelines[f"translation_{source_lang}_to_{target_lang}"] = self._pipeline_entry()
+        self.config.custom_pipelines = pipelines
+
+    @staticmethod
+    def _pipeline_entry() -> dict:
         from .pipeline_gru_seq2seq import GRUSeq2SeqTranslationPipeline
 
         impl = f"{GRUSeq2SeqTranslationPipeline.__module__.rsplit('.', 1)[-1]}.{GRUSeq2SeqTranslationPipeline.__name__}"
-        pipelines = dict(getattr(self.config, "custom_pipelines", None) or {})
-        if self.can_generate():
-            pipelines["translation"] = {"impl": impl, "pt": ["AutoModelForSeq2SeqLM"], "type": "text"}
-        elif pipelines.get("translation", {}).get("impl") == impl:
-            del pipelines["translation"]
-        return pipelines
+        return {"impl": impl, "pt": ["AutoModelForSeq2SeqLM"], "type": "text"}
 
     def _resize_token_embeddings(self, new_num_tokens, pad_to_multiple_of=None, mean_resizing=True):
         """
@@ -405,6 +481,9 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
         before any weight changes.
         """
         old = self.get_input_embeddings()
+        if pad_to_multiple_of is not None and not isinstance(pad_to_multiple_of, int):
+            # Transformers' own message; its resizing raises it before it changes anything.
+            self._get_resized_embeddings(old, new_num_tokens, pad_to_multiple_of, mean_resizing)
         size = old.num_embeddings if new_num_tokens is None else new_num_tokens
         if pad_to_multiple_of is not None:
             size = -(-size // pad_to_multiple_of) * pad_to_multiple_of
@@ -414,7 +493,7 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
         new.requires_grad_(old.weight.requires_grad)
         self.set_input_embeddings(new)
         if shared:
-            self.resize_decoder_token_embeddings(new.num_embeddings, mean_resizing=mean_resizing)
+            self.resize_decoder_token_embeddings(size, mean_resizing=mean_resizing)
         return new
 
     def resize_decoder_token_embeddings(self, new_num_tokens: int, mean_resizing: bool = True) -> nn.Embedding:
@@ -446,38 +525,6 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
         return False
 
 
-def _merge_cache_arguments(cache, past_key_values):
-    """Accept the cache under its 5.24 name (`cache`) or its older one (`past_key_values`), never losing it."""
-    if cache is not None and past_key_values is not None and cache is not past_key_values:
-        raise ValueError("pass the decoder state as `cache` or as `past_key_values`, not both")
-    state = cache if cache is not None else past_key_values
-    if state is None or isinstance(state, GRUSeq2SeqCache):
-        return state
-    if isinstance(state, Cache) and state.get_seq_length() == 0:
-        return None  # an empty cache made by generic code: start from the encoder state
-    raise TypeError(f"GRUSeq2Seq models carry their state in a GRUSeq2SeqCache, got {type(state).__name__}")
-
-
-# Extra `generate()` model kwargs that reach `forward`; the rest (e.g. `next_sequence_length`) are generate's own.
-_GENERATE_FORWARD_KWARGS = ("decoder_attention_mask", "output_attentions", "output_hidden_states", "return_dict")
-
-
-def _ids_come_from_generate(cache) -> bool:
-    """True (once) when `prepare_inputs_for_generation` vouched for this step's decoder ids."""
-    if cache is None or not cache.ids_from_generate:
-        return False
-    cache.ids_from_generate = False
-    return True
-
-
-def _as_encoder_output(encoder_outputs) -> GRUSeq2SeqEncoderOutput:
-    if isinstance(encoder_outputs, GRUSeq2SeqEncoderOutput):
-        return encoder_outputs
-    if isinstance(encoder_outputs, (tuple, list)):
-        return GRUSeq2SeqEncoderOutput(*encoder_outputs)
-    return GRUSeq2SeqEncoderOutput(**dict(encoder_outputs))
-
-
 class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
     """Encoder + decoder GRU, no head: returns the decoder's top-layer states."""
 
@@ -486,18 +533,6 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         self.encoder = GRUSeq2SeqEncoder(config)
         self.decoder = GRUSeq2SeqDecoder(config)
         self.post_init()
-
-    def get_input_embeddings(self):
-        return self.encoder.embedding
-
-    def set_input_embeddings(self, value):
-        self.encoder.embedding = value
-
-    def get_encoder(self):
-        return self.encoder
-
-    def get_decoder(self):
-        return self.decoder
 
     def forward(
         self,
@@ -508,67 +543,63 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         encoder_outputs: GRUSeq2SeqEncoderOutput | tuple | None = None,
         cache: GRUSeq2SeqCache | None = None,
         past_key_values: GRUSeq2SeqCache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        decoder_inputs_embeds: torch.FloatTensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        validate_ids: bool = True,
     ) -> Seq2SeqModelOutput | tuple:
         r"""
         decoder_attention_mask is accepted and ignored: the decoder is causal, so right padding of the target
         cannot reach earlier positions, and left-padded targets are not supported.
         cache / past_key_values: a `GRUSeq2SeqCache` from the previous step (the name depends on the Transformers
         version; either is read).
+        inputs_embeds / decoder_inputs_embeds (`(batch, length, embedding_size)`): given instead of the ids.
+        validate_ids (`bool`): check every id against its vocabulary before any kernel runs (one host sync).
+            `generate()` turns it off for the tokens it chose itself.
         """
-        encoder_outputs = self.encode(input_ids, attention_mask, encoder_outputs)
         cache = _merge_cache_arguments(cache, past_key_values)
-        if not _ids_come_from_generate(cache):
-            check_decoder_input_ids(decoder_input_ids, self.config.decoder_vocab_size)
-        hidden, new_cache = self.decode(encoder_outputs, decoder_input_ids, cache, use_cache)
-        out = Seq2SeqModelOutput(
-            last_hidden_state=hidden,
-            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
-            **{CACHE_FIELD: new_cache},
-        )
-        return out if return_dict is not False else out.to_tuple()
+        output_hidden_states = output_hidden_states if output_hidden_states is not None else \
+            self.config.output_hidden_states
+        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        check_decoder_shape(decoder_input_ids, decoder_inputs_embeds)
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(input_ids, attention_mask, inputs_embeds,
+                                           output_hidden_states=output_hidden_states, return_dict=True,
+                                           validate_ids=validate_ids)
+        else:
+            encoder_outputs = _as_encoder_output(encoder_outputs)
+        if validate_ids:
+            check_ids([("decoder_input_ids", decoder_input_ids, self.config.decoder_vocab_size, None)])
 
-    def encode(self, input_ids, attention_mask=None, encoder_outputs=None) -> GRUSeq2SeqEncoderOutput:
-        """The given encoder outputs (a tuple is accepted), or the encoder run on `input_ids`."""
-        if encoder_outputs is not None:
-            return _as_encoder_output(encoder_outputs)
-        if input_ids is None:
-            raise ValueError("pass input_ids (or encoder_outputs)")
-        return self.encoder(input_ids, attention_mask, return_dict=True)
-
-    def decode(
-        self,
-        encoder_outputs: GRUSeq2SeqEncoderOutput | tuple,
-        decoder_input_ids: torch.LongTensor,
-        cache: GRUSeq2SeqCache | None = None,
-        use_cache: bool | None = None,
-    ) -> tuple[torch.Tensor, "GRUSeq2SeqCache | None"]:
-        """
-        Run the decoder over `decoder_input_ids` (already checked against the vocabulary), starting from `cache`
-        or, without one, from the encoder's final state. Returns the top-layer outputs `(B, T, H)` and, with
-        `use_cache`, the cache holding the new state (a given cache is updated in place, as Transformers' are).
-        """
         final_state = encoder_outputs.final_state  # (B, L, H)
-        batch = decoder_input_ids.shape[0]
+        batch = (decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds).shape[0]
         if final_state.shape[0] != batch:
-            raise ValueError(f"encoder batch {final_state.shape[0]} != decoder_input_ids batch {batch}")
+            raise ValueError(f"encoder batch {final_state.shape[0]} != decoder batch {batch}")
         if cache is None:
             start, seen = final_state.transpose(0, 1).contiguous(), 0  # (L, B, H)
         else:
             start, seen = cache.state, cache.seen_tokens
             if start.shape[1] != batch:
-                raise ValueError(f"cache batch {start.shape[1]} != decoder_input_ids batch {batch}")
-        outputs, new_state = self.decoder(decoder_input_ids, start, final_state[:, -1])  # (B, T, H), (L, B, H)
+                raise ValueError(f"cache batch {start.shape[1]} != decoder batch {batch}")
+        hidden, new_state, decoder_hidden_states = self.decoder(
+            decoder_input_ids, start, final_state[:, -1], decoder_inputs_embeds, output_hidden_states
+        )  # (B, T, H), (L, B, H)
 
-        use_cache = use_cache if use_cache is not None else self.config.use_cache
         new_cache = None
         if use_cache:
             new_cache = cache if cache is not None else GRUSeq2SeqCache(new_state)
-            new_cache.state, new_cache.seen_tokens = new_state, seen + decoder_input_ids.shape[1]
-        return outputs, new_cache
+            new_cache.state, new_cache.seen_tokens = new_state, seen + hidden.shape[1]
+        out = Seq2SeqModelOutput(
+            last_hidden_state=hidden,
+            decoder_hidden_states=decoder_hidden_states,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            **{CACHE_FIELD: new_cache},
+        )
+        return out if return_dict is not False else out.to_tuple()
 
 
 class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMixin):
@@ -587,9 +618,10 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
 
     @staticmethod
     def default_generation_config(config: GRUSeq2SeqConfig) -> GenerationConfig:
-        """Defaults for translation: beam search of 4, stop at end of sentence or after 128 new tokens."""
+        """Defaults for translation: beam search of 4, stop at end of sentence or at `max_length` 129 tokens (the
+        decoder start and 128 new ones). A caller's `max_length` or `max_new_tokens` overrides the limit."""
         return GenerationConfig(
-            max_new_tokens=128,
+            max_length=129,
             num_beams=4,
             bos_token_id=config.bos_token_id,
             eos_token_id=config.eos_token_id,
@@ -607,23 +639,11 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
         finally:
             self.config.vocab_size = vocab_size
 
-    def get_input_embeddings(self):
-        return self.model.encoder.embedding
-
-    def set_input_embeddings(self, value):
-        self.model.encoder.embedding = value
-
     def get_output_embeddings(self):
         return self.lm_head
 
     def set_output_embeddings(self, value):
         self.lm_head = value
-
-    def get_encoder(self):
-        return self.model.encoder
-
-    def get_decoder(self):
-        return self.model.decoder
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         """Used by `DataCollatorForSeq2Seq`: labels shifted right behind `decoder_start_token_id`."""
@@ -638,33 +658,47 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
         encoder_outputs: GRUSeq2SeqEncoderOutput | tuple | None = None,
         cache: GRUSeq2SeqCache | None = None,
         past_key_values: GRUSeq2SeqCache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        decoder_inputs_embeds: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        validate_ids: bool = True,
         num_items_in_batch: int | torch.Tensor | None = None,
     ) -> Seq2SeqLMOutput | tuple:
         r"""
-        labels (`(batch, tgt_len)`): target ids, -100 where no loss is wanted. Without `decoder_input_ids`, the
-        decoder reads the labels shifted right. The loss is token-level cross-entropy in float32, summed and divided
-        by `num_items_in_batch` when given (the Trainer's count over all gradient-accumulation steps), else averaged.
+        labels (`(batch, tgt_len)`): target ids, -100 where no loss is wanted. Without decoder inputs, the decoder
+        reads the labels shifted right. The loss is token-level cross-entropy in float32, summed and divided by
+        `num_items_in_batch` when given (the Trainer's count over all gradient-accumulation steps), else averaged.
+        The other arguments are `GRUSeq2SeqModel.forward`'s.
         """
-        cache = _merge_cache_arguments(cache, past_key_values)
-        if labels is not None and decoder_input_ids is None:
-            decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
-            check_labels(labels, self.config.decoder_vocab_size)  # covers the shifted copy too
-        elif not _ids_come_from_generate(cache):
-            check_decoder_input_ids(decoder_input_ids, self.config.decoder_vocab_size, labels)
-        encoder_outputs = self.model.encode(input_ids, attention_mask, encoder_outputs)
-        hidden, new_cache = self.model.decode(encoder_outputs, decoder_input_ids, cache, use_cache)
-        logits = self.lm_head(hidden)  # (B, T, V)
+        given_decoder_ids = decoder_input_ids
+        if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
+            decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)  # checked with the labels
+        if validate_ids:  # all ids at once, in one host sync
+            check_decoder_shape(decoder_input_ids, decoder_inputs_embeds)
+            mask = None if encoder_outputs is not None else source_mask(input_ids, inputs_embeds, attention_mask)
+            check_ids([
+                ("input_ids", None if encoder_outputs is not None else input_ids, self.config.vocab_size, mask),
+                ("decoder_input_ids", given_decoder_ids, self.config.decoder_vocab_size, None),
+                ("labels", labels, self.config.decoder_vocab_size, None if labels is None else labels.ne(-100)),
+            ], mask)
+        outputs = self.model(
+            input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs, cache,
+            past_key_values, inputs_embeds, decoder_inputs_embeds, use_cache, output_attentions, output_hidden_states,
+            return_dict=True, validate_ids=False,
+        )
+        logits = self.lm_head(outputs.last_hidden_state)  # (B, T, V)
         loss = None if labels is None else token_cross_entropy(logits, labels, num_items_in_batch)
         out = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
-            **{CACHE_FIELD: new_cache},
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            **{CACHE_FIELD: outputs[CACHE_FIELD] if CACHE_FIELD in outputs else None},
         )
         return out if return_dict is not False else out.to_tuple()
 
@@ -675,16 +709,34 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
         without, the whole prefix. (Leaner than the generic version, which inspects `forward` at every step.)
 
         Tokens after the prompt come from generate's own choice over this model's logits, so they are inside the
-        vocabulary: the cache is marked so that `forward` skips the check, and with it a host sync per token.
+        vocabulary: `validate_ids=False` skips their check, and with it a host sync per token. A prompt is the
+        user's: checked.
         """
         cache = _merge_cache_arguments(cache, past_key_values)
         if cache is not None:
             input_ids = input_ids[:, cache.seen_tokens:]
-            cache.ids_from_generate = not kwargs.get("is_first_iteration")  # a prompt is the user's: checked
         inputs = {"decoder_input_ids": input_ids, "encoder_outputs": encoder_outputs,
-                  "attention_mask": attention_mask, "use_cache": use_cache, "cache": cache}
+                  "attention_mask": attention_mask, "use_cache": use_cache, "cache": cache,
+                  "validate_ids": bool(kwargs.get("is_first_iteration")) or cache is None}
         inputs.update((k, v) for k, v in kwargs.items() if k in _GENERATE_FORWARD_KWARGS)
         return inputs
+
+    @torch.no_grad()
+    def generate(self, inputs=None, *args, **kwargs):
+        """
+        `GenerationMixin.generate`, after refusing sources that hold no real token (only padding and special tokens,
+        as a tokenizer makes of an empty string): there is nothing to translate, and a model asked anyway writes a
+        confident sentence.
+
+        A caller's `max_new_tokens` replaces the generation config's `max_length` rather than overriding it with a
+        warning at every call, as Transformers does when both are set.
+        """
+        input_ids = inputs if inputs is not None and not inputs.is_floating_point() else kwargs.get("input_ids")
+        if input_ids is not None and kwargs.get("encoder_outputs") is None:
+            check_source_has_words(input_ids, kwargs.get("attention_mask"), self.config)
+        if kwargs.get("max_new_tokens") is not None and "max_length" not in kwargs:
+            kwargs["max_length"] = None
+        return super().generate(inputs, *args, **kwargs)
 
     # ------------------------------------------------------------------------------------------------------------
     # d2l conversion
@@ -748,6 +800,19 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
         return model.eval()
 
 
+def check_source_has_words(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, config) -> None:
+    """`ValueError` naming the first row whose attended tokens are all padding or special tokens."""
+    real = ~torch.isin(input_ids, torch.tensor([config.pad_token_id, config.bos_token_id, config.eos_token_id],
+                                               device=input_ids.device))
+    if attention_mask is not None:
+        real &= attention_mask.bool()
+    empty = ~real.any(1)
+    if empty.any():
+        row = int(empty.nonzero()[0, 0])
+        raise ValueError(f"input_ids row {row} holds no real token, only padding and special tokens (as a tokenizer "
+                         "makes of an empty string): there is nothing to translate")
+
+
 def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
     """Float32 cross-entropy over the target tokens whose label is not -100."""
     losses = F.cross_entropy(
@@ -758,6 +823,30 @@ def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, num_items_in
     if torch.is_tensor(num_items_in_batch):
         num_items_in_batch = num_items_in_batch.to(losses.device)
     return losses / num_items_in_batch
+
+
+def _merge_cache_arguments(cache, past_key_values):
+    """Accept the cache under its 5.24 name (`cache`) or its older one (`past_key_values`), never losing it."""
+    if cache is not None and past_key_values is not None and cache is not past_key_values:
+        raise ValueError("pass the decoder state as `cache` or as `past_key_values`, not both")
+    state = cache if cache is not None else past_key_values
+    if state is None or isinstance(state, GRUSeq2SeqCache):
+        return state
+    if isinstance(state, Cache) and state.get_seq_length() == 0:
+        return None  # an empty cache made by generic code: start from the encoder state
+    raise TypeError(f"GRUSeq2Seq models carry their state in a GRUSeq2SeqCache, got {type(state).__name__}")
+
+
+# Extra `generate()` model kwargs that reach `forward`; the rest (e.g. `next_sequence_length`) are generate's own.
+_GENERATE_FORWARD_KWARGS = ("decoder_attention_mask", "output_attentions", "output_hidden_states", "return_dict")
+
+
+def _as_encoder_output(encoder_outputs) -> GRUSeq2SeqEncoderOutput:
+    if isinstance(encoder_outputs, GRUSeq2SeqEncoderOutput):
+        return encoder_outputs
+    if isinstance(encoder_outputs, (tuple, list)):
+        return GRUSeq2SeqEncoderOutput(*encoder_outputs)
+    return GRUSeq2SeqEncoderOutput(**dict(encoder_outputs))
 
 
 __all__ = [

@@ -2,7 +2,8 @@
 
 Transformers 5 has no built-in `translation` task any more. A model brings one back by naming a pipeline class under
 `custom_pipelines` in its config and shipping that class beside its code; `GRUSeq2SeqPreTrainedModel.save_pretrained`
-does both, so after `push_to_hub` anyone can run
+does both (for the tasks `translation`, `text2text-generation` and, for a model trained by this package,
+`translation_<source>_to_<target>`), so after `push_to_hub` anyone can run
 
     pipeline("translation", model="user/repo", trust_remote_code=True)
 
@@ -20,12 +21,16 @@ class GRUSeq2SeqTranslationPipeline(Pipeline):
     Call it with a string, which gives `[{"translation_text": ...}]`, or with a list of strings, which gives one such
     dict per sentence (a list of `num_return_sequences` dicts per sentence when that is above 1), as the
     `TranslationPipeline` of Transformers 4 did. `batch_size=` runs that many sentences through each `generate()`.
+    Built for the task `text2text-generation`, it answers `generated_text` instead, as Transformers 4 did.
+
+    A blank sentence (empty, or only whitespace) gives "" without reaching the model; the other sentences of its
+    batch are translated exactly as they would be alone.
 
     Keywords, at construction or per call (a call's win):
         truncation (`bool`): cut sources to the tokenizer's `model_max_length`.
-        return_tensors (`bool`): give `{"translation_token_ids": ...}` instead of text.
+        return_tensors (`bool`): give `{"translation_token_ids": ...}` instead of text (empty for a blank sentence).
         clean_up_tokenization_spaces (`bool`): passed to the tokenizer's `decode`, whose text is then stripped.
-        anything else (`num_beams`, `max_new_tokens`, `do_sample`, `generation_config`, ...): passed to
+        anything else (`num_beams`, `max_new_tokens`, `max_length`, `do_sample`, `generation_config`, ...): passed to
             `model.generate`, whose defaults are the model's generation config.
 
     Example:
@@ -55,6 +60,10 @@ class GRUSeq2SeqTranslationPipeline(Pipeline):
                 "load it with AutoModelForSeq2SeqLM"
             )
 
+    @property
+    def output_key(self) -> str:
+        return "generated_text" if self.task == "text2text-generation" else "translation_text"
+
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, tuple):
             inputs = list(inputs)
@@ -78,25 +87,46 @@ class GRUSeq2SeqTranslationPipeline(Pipeline):
     def preprocess(self, text, truncation=False):
         if not isinstance(text, str):
             raise TypeError(f"{type(self).__name__} translates strings, got {type(text).__name__}: {text!r}")
+        if not text.strip():  # a row with no token: `_forward` leaves it out of generate()
+            return {"input_ids": torch.tensor([[self.tokenizer.pad_token_id or 0]]),
+                    "attention_mask": torch.zeros(1, 1, dtype=torch.long)}
         encoded = self.tokenizer(text, return_tensors="pt", truncation=truncation)
         if encoded["input_ids"].shape[1] == 0:
             raise ValueError(f"nothing to translate: the tokenizer turned {text!r} into no tokens")
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}  # (1, T) each
 
     def _forward(self, model_inputs, **generate_kwargs):
-        batch = model_inputs["input_ids"].shape[0]
-        output = self.model.generate(**model_inputs, **generate_kwargs)
+        ids, mask = model_inputs["input_ids"], model_inputs["attention_mask"]  # (B, T): the batch of sentences
+        blank = ~mask.bool().any(1)  # (B,)
+        if not blank.any():
+            return {"output_ids": self._generate(ids, mask, generate_kwargs), "blank": blank}
+        # Translate the others without the blank rows: padding never changes a sentence's output.
+        keep = (~blank).nonzero()[:, 0]
+        if len(keep):
+            found = self._generate(ids[keep], mask[keep], generate_kwargs)  # (B_kept, n, T_out)
+        else:
+            config = generate_kwargs.get("generation_config") or self.model.generation_config
+            n = generate_kwargs.get("num_return_sequences") or config.num_return_sequences or 1
+            found = ids.new_zeros(0, n, 0)
+        output_ids = found.new_full((ids.shape[0], *found.shape[1:]), self.tokenizer.pad_token_id or 0)
+        output_ids[keep] = found
+        return {"output_ids": output_ids, "blank": blank}  # (B, n, T_out), (B,)
+
+    def _generate(self, ids, mask, generate_kwargs):
+        output = self.model.generate(input_ids=ids, attention_mask=mask, **generate_kwargs)
         output_ids = output if torch.is_tensor(output) else output.sequences  # (batch * n, T_out)
-        return {"output_ids": output_ids.reshape(batch, -1, output_ids.shape[-1])}  # (batch, n, T_out)
+        return output_ids.reshape(ids.shape[0], -1, output_ids.shape[-1])  # (batch, n, T_out)
 
     def postprocess(self, model_outputs, return_tensors=False, clean_up_tokenization_spaces=None):
         sequences = model_outputs["output_ids"][0]  # (n, T_out): the batch was split back into sentences
+        if bool(model_outputs["blank"][0]):
+            sequences = sequences[:, :0]
         if return_tensors:
             return [{"translation_token_ids": ids} for ids in sequences]
         texts = self.tokenizer.batch_decode(
             sequences, skip_special_tokens=True, clean_up_tokenization_spaces=clean_up_tokenization_spaces
         )
-        return [{"translation_text": text.strip()} for text in texts]
+        return [{self.output_key: text.strip()} for text in texts]
 
 
 __all__ = ["GRUSeq2SeqTranslationPipeline"]

@@ -98,3 +98,17 @@ def to_left_padding(ids, mask):
         left_ids[row, ids.shape[1] - n:] = ids[row, :n]
         left_mask[row, ids.shape[1] - n:] = 1
     return left_ids, left_mask
+
+
+def tiny_tokenizer():
+    """A word-level tokenizer whose 19 ids fit the tester's vocabularies: pad=0, bos=1, eos=2 (appended), unk=3."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    words = "go run help stop wait hi va cours aide arrete attends salut . ! ?".split()
+    vocab = {token: i for i, token in enumerate(["<pad>", "<s>", "</s>", "<unk>", *words])}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>",
+                                   eos_token="</s>", unk_token="<unk>")

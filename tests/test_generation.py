@@ -107,9 +107,9 @@ def test_each_cached_step_feeds_one_token(setup, monkeypatch):
     fed = []
     original = modeling.GRUSeq2SeqDecoder.forward
 
-    def counting(self, input_ids, state, context):
+    def counting(self, input_ids, *args, **kwargs):
         fed.append(input_ids.shape[1])
-        return original(self, input_ids, state, context)
+        return original(self, input_ids, *args, **kwargs)
 
     monkeypatch.setattr(modeling.GRUSeq2SeqDecoder, "forward", counting)
     generate(model, ids, mask, max_new_tokens=10, min_new_tokens=10, use_cache=True)
@@ -192,3 +192,73 @@ def test_assisted_decoding_is_refused(setup):
     model, ids, mask = setup
     with pytest.raises(ValueError, match="stateful"):
         generate(model, ids, mask, assistant_model=model)
+
+
+# -- length limits, as for any Transformers model ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def endless():
+    """A model that never chooses </s>, so only the length limit stops it."""
+    tester = GRUSeq2SeqModelTester(batch_size=3, src_len=5)
+    model = tester.model(eos_bias=-1e4)
+    inputs = tester.prepare_inputs()
+    return model, inputs["input_ids"], inputs["attention_mask"]
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_max_length_and_max_new_tokens_are_honoured_without_warnings(endless, num_beams, caplog):
+    model, ids, mask = endless
+    with caplog.at_level("WARNING"):
+        assert model.generate(input_ids=ids, attention_mask=mask, num_beams=num_beams).shape[1] == 129
+        assert model.generate(input_ids=ids, attention_mask=mask, num_beams=num_beams, max_length=8).shape[1] == 8
+        assert model.generate(input_ids=ids, attention_mask=mask, num_beams=num_beams,
+                              max_new_tokens=10).shape[1] == 11
+        short = model.generate(input_ids=ids, attention_mask=mask, num_beams=num_beams, max_new_tokens=4,
+                               return_dict_in_generate=True)
+        assert short.sequences.shape[1] == 5
+    assert not [r for r in caplog.records if "seem to have been set" in r.getMessage()]
+
+
+def test_seq2seq_trainer_generation_max_length_is_honoured(endless, tmp_path):
+    """`Seq2SeqTrainer(generation_max_length=...)`, which run_translation.py sets from --val_max_target_length /
+    --generation_max_length, limits the generated length."""
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    model, ids, mask = endless
+    rows = [{"input_ids": ids[i][mask[i].bool()].tolist(), "labels": [5, 6, EOS]} for i in range(ids.shape[0])]
+    args = Seq2SeqTrainingArguments(tmp_path, predict_with_generate=True, generation_max_length=6,
+                                    generation_num_beams=2, report_to="none", use_cpu=True,
+                                    per_device_eval_batch_size=2)
+    class PadOnly:  # the collator only needs the tokenizer's padding
+        pad_token_id, padding_side = PAD, "right"
+
+        def pad(self, features, **kwargs):
+            width = max(len(f["input_ids"]) for f in features)
+            return {"input_ids": torch.tensor([f["input_ids"] + [PAD] * (width - len(f["input_ids"]))
+                                               for f in features]),
+                    "attention_mask": torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"]))
+                                                    for f in features])}
+
+    trainer = Seq2SeqTrainer(model=model, args=args, data_collator=DataCollatorForSeq2Seq(PadOnly(), model=model))
+    predictions = torch.as_tensor(trainer.predict(Dataset.from_list(rows)).predictions)
+    # The trainer pads its predictions to the model's own max_length; the generated part is what the limit cut.
+    assert (predictions != PAD).sum(1).tolist() == [6] * ids.shape[0]
+    assert (predictions[:, 1:6] != PAD).all()
+
+
+# -- sources with nothing to translate -----------------------------------------------------------------------------
+
+def test_generate_refuses_a_source_holding_no_real_token(setup):
+    """A tokenizer turns "" into a lone </s>: generate() says there is nothing to translate, naming the row."""
+    model, ids, mask = setup
+    blank = ids.clone()
+    blank[2] = PAD
+    blank[2, 0] = EOS
+    blank_mask = mask.clone()
+    blank_mask[2] = 0
+    blank_mask[2, 0] = 1
+    with pytest.raises(ValueError, match="row 2 holds no real token"):
+        generate(model, blank, blank_mask)
+    with pytest.raises(ValueError, match="row 0 holds no real token"):
+        generate(model, torch.tensor([[BOS, EOS]]), None)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from model_tester import GRUSeq2SeqModelTester
+from model_tester import GRUSeq2SeqModelTester, tiny_tokenizer
 from safetensors.torch import load_file
 from without_package import run_without_package
 
@@ -27,20 +27,6 @@ from hf_gru_seq2seq import GRUSeq2SeqModel, GRUSeq2SeqTranslationPipeline
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ["go .", "hi !", "help wait stop .", "run"]
 REMOTE_CODE = {"configuration_gru_seq2seq.py", "modeling_gru_seq2seq.py", "pipeline_gru_seq2seq.py"}
-
-
-def tiny_tokenizer():
-    """A word-level tokenizer whose 19 ids fit the tester's vocabularies: pad=0, bos=1, eos=2 (appended), unk=3."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    words = "go run help stop wait hi va cours aide arrete attends salut . ! ?".split()
-    vocab = {token: i for i, token in enumerate(["<pad>", "<s>", "</s>", "<unk>", *words])}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>",
-                                   eos_token="</s>", unk_token="<unk>")
 
 
 # -- clients -----------------------------------------------------------------------------------------------------------
@@ -160,7 +146,7 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
 
 PUSH = '''
 import hashlib, torch
-from model_tester import GRUSeq2SeqModelTester
+from model_tester import GRUSeq2SeqModelTester, tiny_tokenizer
 from hf_gru_seq2seq.hub import push_to_hub
 
 tokenizer = tiny_tokenizer()

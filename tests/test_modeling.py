@@ -157,7 +157,7 @@ def test_generation_config_is_fit_for_translation(tmp_path):
     loaded = GRUSeq2SeqForConditionalGeneration.from_pretrained(tmp_path)
     gen = loaded.generation_config
     assert (tmp_path / "generation_config.json").exists()
-    assert gen.max_new_tokens >= 64 and gen.max_length is None  # not the library's max_length=20
+    assert gen.max_length >= 65 and gen.max_new_tokens is None  # not the library's max_length=20
     assert (gen.decoder_start_token_id, gen.eos_token_id, gen.pad_token_id) == (1, EOS, PAD)
     assert gen.num_beams > 1
 
@@ -314,13 +314,13 @@ def test_gru_precision_policy_under_autocast(policy, expected):
     """Under bf16 autocast the GRUs run in the dtype the policy names, and gradients reach the float32 weights."""
     tester = GRUSeq2SeqModelTester()
     model, inputs = tester.model(gru_autocast=policy).train(), tester.prepare_inputs()
-    seen = []
-    for rnn in (model.model.encoder.rnn, model.model.decoder.rnn):
-        rnn.register_forward_hook(lambda module, args, out: seen.append(out[1].dtype))
+    decoder_input_ids = model.prepare_decoder_input_ids_from_labels(inputs["labels"])
     with torch.autocast("cpu", dtype=torch.bfloat16):
+        gru_outputs = model.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                                  decoder_input_ids=decoder_input_ids)  # both GRUs' outputs, as they ran
         loss = model(**inputs).loss
     loss.backward()
-    assert seen == [expected, expected]
+    assert gru_outputs.encoder_last_hidden_state.dtype == gru_outputs.last_hidden_state.dtype == expected
     assert loss.dtype == torch.float32 and model.model.decoder.rnn.weight_hh_l0.grad.dtype == torch.float32
     assert model.model.encoder.rnn.weight_ih_l0.grad.abs().sum() > 0
 
@@ -411,3 +411,117 @@ def test_resizing_below_a_special_token_is_refused_and_changes_nothing():
     assert (model.config.vocab_size, model.config.decoder_vocab_size) == (19, 19)
     for name, p in model.state_dict().items():
         torch.testing.assert_close(p, weights[name], atol=0, rtol=0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading, hidden states and embeddings as other Transformers models give them
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loader", [GRUSeq2SeqForConditionalGeneration, AutoModelForSeq2SeqLM, AutoModel])
+def test_output_loading_info_returns_the_model_and_what_was_loaded(tmp_path, loader):
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    model.save_pretrained(tmp_path)
+    loaded, info = loader.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["mismatched_keys"]
+    head_only = {"lm_head.weight", "lm_head.bias"} if loader is AutoModel else set()  # the base model has no head
+    assert set(info["unexpected_keys"]) == head_only
+    if loader is not AutoModel:
+        torch.testing.assert_close(loaded.eval()(**inputs).logits, model(**inputs).logits, atol=0, rtol=0)
+
+
+def _gru_by_hand(rnn, layer, x):
+    """One forward-direction layer of `rnn` run by a fresh nn.GRU with copied weights: (1, n, D) -> (1, n, H)."""
+    single = torch.nn.GRU(x.shape[-1], rnn.hidden_size, batch_first=True)
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        getattr(single, f"{name}_l0").data = getattr(rnn, f"{name}_l{layer}").data
+    return single(x)[0]
+
+
+@pytest.mark.parametrize("left_padding", [False, True])
+def test_hidden_states_are_the_embedding_and_each_layer_output(left_padding):
+    """`output_hidden_states=True` gives, for encoder and decoder, the embedding output and every GRU layer's
+    outputs, each equal to the layer run by hand on the real tokens; zeros at padding; None when not asked."""
+    tester = GRUSeq2SeqModelTester(num_hidden_layers=3)
+    model, inputs = tester.model(), tester.prepare_inputs()
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    if left_padding:
+        ids, mask = to_left_padding(ids, mask)
+    out = model(input_ids=ids, attention_mask=mask, labels=inputs["labels"], output_hidden_states=True)
+    encoder, decoder = model.get_encoder(), model.get_decoder()
+    assert len(out.encoder_hidden_states) == len(out.decoder_hidden_states) == 4
+    torch.testing.assert_close(out.encoder_hidden_states[-1], out.encoder_last_hidden_state, atol=0, rtol=0)
+    for row in range(tester.batch_size):
+        real = mask[row].bool()
+        x = encoder.embedding(ids[row][real])[None]
+        torch.testing.assert_close(out.encoder_hidden_states[0][row][real], x[0], atol=0, rtol=0)
+        for layer in range(3):
+            x = _gru_by_hand(encoder.rnn, layer, x)
+            torch.testing.assert_close(out.encoder_hidden_states[layer + 1][row][real], x[0], atol=1e-6, rtol=0)
+        for states in out.encoder_hidden_states:
+            assert states[row][~real].abs().max() == 0 if (~real).any() else True
+    # The decoder's per-layer run equals its fused run, and its first state is the embedding output.
+    plain = model(input_ids=ids, attention_mask=mask, labels=inputs["labels"])
+    assert plain.encoder_hidden_states is None and plain.decoder_hidden_states is None
+    torch.testing.assert_close(out.logits, plain.logits, atol=1e-6, rtol=0)
+    decoder_ids = model.prepare_decoder_input_ids_from_labels(inputs["labels"])
+    torch.testing.assert_close(out.decoder_hidden_states[0], decoder.embedding(decoder_ids), atol=0, rtol=0)
+    torch.testing.assert_close(model.lm_head(out.decoder_hidden_states[-1]), out.logits, atol=0, rtol=0)
+
+
+def test_bidirectional_hidden_states_hold_both_directions():
+    tester = GRUSeq2SeqModelTester(bidirectional_encoder=True)
+    model, inputs = tester.model(reverse_source=True), tester.prepare_inputs()
+    out = model.get_encoder()(inputs["input_ids"], inputs["attention_mask"], output_hidden_states=True)
+    assert [tuple(h.shape[1:]) for h in out.hidden_states] == [(7, 8), (7, 32), (7, 32)]
+    torch.testing.assert_close(out.hidden_states[-1], out.last_hidden_state, atol=0, rtol=0)
+
+
+def test_hidden_states_can_be_asked_through_the_config():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(output_hidden_states=True), tester.prepare_inputs()
+    out = model(**inputs)
+    assert len(out.encoder_hidden_states) == len(out.decoder_hidden_states) == tester.num_hidden_layers + 1
+
+
+@pytest.mark.parametrize("cls", [GRUSeq2SeqForConditionalGeneration, GRUSeq2SeqModel])
+def test_inputs_embeds_give_the_same_outputs_as_ids(cls):
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(cls), tester.prepare_inputs()
+    decoder_ids = GRUSeq2SeqForConditionalGeneration.prepare_decoder_input_ids_from_labels(
+        tester.model(), inputs["labels"])
+    from_ids = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                     decoder_input_ids=decoder_ids)[0]
+    embeds = dict(inputs_embeds=model.get_input_embeddings()(inputs["input_ids"]),
+                  decoder_inputs_embeds=model.get_decoder().embedding(decoder_ids))
+    from_embeds = model(attention_mask=inputs["attention_mask"], **embeds)[0]
+    torch.testing.assert_close(from_embeds, from_ids, atol=0, rtol=0)
+
+
+def test_inputs_embeds_reach_generate_and_the_loss():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(logit_scale=4.0), tester.prepare_inputs()
+    embeds = model.get_input_embeddings()(inputs["input_ids"])
+    by_ids = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], max_new_tokens=5)
+    by_embeds = model.generate(inputs_embeds=embeds, attention_mask=inputs["attention_mask"], max_new_tokens=5)
+    assert torch.equal(by_ids, by_embeds)
+    loss = model(inputs_embeds=embeds, attention_mask=inputs["attention_mask"], labels=inputs["labels"]).loss
+    torch.testing.assert_close(loss, model(**inputs).loss, atol=0, rtol=0)
+
+
+def test_ids_and_embeddings_together_are_refused():
+    tester = GRUSeq2SeqModelTester()
+    model, inputs = tester.model(), tester.prepare_inputs()
+    with pytest.raises(ValueError, match="exactly one of input_ids and inputs_embeds"):
+        model(**inputs, inputs_embeds=model.get_input_embeddings()(inputs["input_ids"]))
+    with pytest.raises(ValueError, match="not both"):
+        model(input_ids=inputs["input_ids"], decoder_input_ids=inputs["labels"],
+              decoder_inputs_embeds=model.get_decoder().embedding(inputs["labels"]))
+
+
+def test_resizing_with_a_fractional_multiple_raises_transformers_own_error():
+    model = GRUSeq2SeqModelTester(vocab_size=19, decoder_vocab_size=19).model()
+    with pytest.raises(ValueError, match="multiple of `1.3`, which is not and integer"):
+        model.resize_token_embeddings(20, pad_to_multiple_of=1.3)
+    assert model.config.vocab_size == model.get_input_embeddings().num_embeddings == 19

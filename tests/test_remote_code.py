@@ -81,3 +81,15 @@ else:
     raise SystemExit("loaded custom code without trust_remote_code=True")
 """
     assert "refused:" in run_without_package(code).stdout
+
+
+def test_output_loading_info_works_through_the_remote_code(saved):
+    folder, _, _ = saved
+    code = f"""
+from transformers import AutoModelForSeq2SeqLM
+model, info = AutoModelForSeq2SeqLM.from_pretrained({str(folder)!r}, trust_remote_code=True, output_loading_info=True)
+assert type(model).__name__ == "GRUSeq2SeqForConditionalGeneration", type(model)
+assert not info["missing_keys"] and not info["unexpected_keys"], info
+print("loaded with info")
+"""
+    assert "loaded with info" in run_without_package(code).stdout
