@@ -300,7 +300,7 @@ def load_raw_datasets(
         if {source_lang, target_lang} != {"en", "fr"}:
             raise ValueError("the built-in number-words data is English<->French; pass dataset_name or train_file "
                              f"for source_lang={source_lang!r}, target_lang={target_lang!r}")
-        return number_words_dataset(seed=seed)
+        return number_words_dataset()  # fixed splits, whatever the training seed
     if "train" in raw and "validation" not in raw:
         carved = split_validation(raw["train"], validation_split_size, seed)
         raw["train"], raw["validation"] = carved["train"], carved["validation"]
@@ -360,22 +360,29 @@ def number_to_words(number: int, lang: str) -> str:
     return text
 
 
-def _draw_numbers(count: int, max_number: int, rng: random.Random) -> list[int]:
-    """`count` distinct numbers in [0, max_number), spread evenly over their digit counts (so "seven" and
-    "seventy" are not drowned by six-digit numbers); a band too small to fill passes its share to longer ones."""
+def basic_numbers(max_number: int = 1_000_000) -> list[int]:
+    """The numbers a demo is tried on first, all of them trained on: every number from 0 to 1,000, the round hundreds
+    below 10,000 and the round thousands below `max_number`, in increasing order."""
+    basics = set(range(1001)) | set(range(100, min(10_000, max_number), 100)) | set(range(1000, max_number, 1000))
+    return sorted(basics)
+
+
+def _draw_numbers(count: int, low: int, high: int, rng: random.Random, exclude=frozenset()) -> list[int]:
+    """`count` distinct numbers in [low, high) outside `exclude`, spread evenly over their digit counts (so that
+    four-digit numbers are not drowned by six-digit ones); a band too small to fill passes its share to longer ones."""
     bands = []
-    low = 0
-    while low < max_number:
-        high = min(max(10, 10 * low), max_number)
-        bands.append((low, high))
-        low = high
+    while low < high:
+        top = min(max(10, 10 * low), high)
+        bands.append((low, top))
+        low = top
     numbers, left = [], count
-    for i, (low, high) in enumerate(bands):
-        take = min(left // (len(bands) - i), high - low)
-        numbers += rng.sample(range(low, high), take)
+    for i, (start, stop) in enumerate(bands):
+        pool = [n for n in range(start, stop) if n not in exclude] if exclude else range(start, stop)
+        take = min(left // (len(bands) - i), len(pool))
+        numbers += rng.sample(pool, take)
         left -= take
     if left:
-        raise ValueError(f"cannot draw {count} distinct numbers below {max_number}")
+        raise ValueError(f"cannot draw {count} distinct numbers in [{bands[0][0] if bands else low}, {high})")
     rng.shuffle(numbers)
     return numbers
 
@@ -386,20 +393,27 @@ def number_words_dataset(
     validation_size: int = 1_000,
     test_size: int = 1_000,
     seed: int = 0,
+    basic_repeats: int = 3,
 ) -> DatasetDict:
     """
-    The offline default task: `num_examples` distinct numbers below `max_number`, drawn with `seed`, spelt in English
-    and French (`number_to_words`); columns `translation` ({"en", "fr"}) and `number`. The first `test_size` drawn
-    numbers are test, the next `validation_size` validation, the rest train: no number is in two splits. The defaults
-    (28,000/1,000/1,000 pairs of numbers up to 999,999; 1-7 English and 1-11 French words, ~100 distinct
-    space-separated words a language) are small enough to learn in minutes on a CPU, and take ~5 s to build.
+    The offline default task: `num_examples` distinct numbers below `max_number`, spelt in English and French
+    (`number_to_words`); columns `translation` ({"en", "fr"}) and `number`.
+
+    Train holds every number of `basic_numbers()` (0 to 1,000, the round hundreds and thousands: what people try
+    first) `basic_repeats` times, and numbers drawn above 1,000 with `seed`; validation (`validation_size`) and test (`test_size`) are drawn
+    above 1,000 too, and no number is in two splits. The defaults (about 28,000 training pairs; 1-7 English and 1-11
+    French words, ~100 distinct words a language) are small enough to learn in a minute on a CPU.
     """
-    if validation_size + test_size >= num_examples:
-        raise ValueError(f"validation_size + test_size ({validation_size + test_size}) must be < num_examples "
-                         f"({num_examples})")
-    numbers = _draw_numbers(num_examples, max_number, random.Random(seed))
+    basics = basic_numbers(max_number)
+    drawn = num_examples - len(basics)
+    if validation_size + test_size >= drawn:
+        raise ValueError(f"validation_size + test_size ({validation_size + test_size}) must be below the "
+                         f"{drawn} numbers drawn (num_examples {num_examples} - {len(basics)} basic numbers)")
+    numbers = _draw_numbers(drawn, 1001, max_number, random.Random(seed), exclude=frozenset(basics))
     held_out = test_size + validation_size
-    cuts = {"train": numbers[held_out:], "validation": numbers[test_size:held_out], "test": numbers[:test_size]}
+    train = basics * basic_repeats + numbers[held_out:]
+    random.Random(seed).shuffle(train)
+    cuts = {"train": train, "validation": numbers[test_size:held_out], "test": numbers[:test_size]}
     features = Features({"translation": Translation(languages=["en", "fr"]), "number": datasets.Value("int64")})
     return DatasetDict({
         split: Dataset.from_dict({

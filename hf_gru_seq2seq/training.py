@@ -13,156 +13,26 @@ and the output layer run in half precision through autocast, the loss is compute
 import json
 import logging
 import os
+import shlex
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import transformers
 from torch.utils.data import SequentialSampler
-from transformers import (
-    AutoTokenizer,
-    DataCollatorForSeq2Seq,
-    HfArgumentParser,
-    Seq2SeqTrainer,
-    Seq2SeqTrainingArguments,
-    TrainerCallback,
-    set_seed,
-)
+from transformers import AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer, TrainerCallback, set_seed
 from transformers.trainer_pt_utils import nested_truncate
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalPrediction, has_length
 
 from . import card, data, metrics, tokenization
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
 from .modeling_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
-from .translate import one_line
+from .training_args import BUILTIN_DATA_DEFAULTS, DEFAULT_OUTPUT_DIR, model_config_kwargs, parse_args
+from .translate import check_model_reference, one_line
 
 logger = logging.getLogger("hf_gru_seq2seq.train")
 
-DEFAULT_OUTPUT_DIR = "outputs/gru-seq2seq"
 TATOEBA_LICENSE = "CC-BY 2.0 FR (Tatoeba, via manythings.org)"
-
-
-@dataclass
-class ModelArguments:
-    model_name_or_path: str | None = field(default=None, metadata={"help": "Continue from a saved model (folder or Hub id)."})
-    tokenizer_name: str | None = field(default=None, metadata={"help": "A saved tokenizer; default: train one."})
-    tokenizer_type: str = field(default="bpe", metadata={"help": "Trained tokenizer: 'bpe' or 'word'."})
-    tokenizer_vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size of a trained tokenizer."})
-    tokenizer_min_frequency: int = field(default=2, metadata={"help": "Minimum count of a trained token."})
-    lowercase: bool = field(default=False, metadata={"help": "Lowercase text in the trained tokenizer (d2l does)."})
-    embedding_size: int = 256
-    hidden_size: int = 256
-    num_hidden_layers: int = 2
-    dropout: float = 0.2
-    bidirectional_encoder: bool = False
-    reverse_source: bool = field(default=True, metadata={"help": "Read sources backwards (see the config)."})
-    tie_word_embeddings: bool = False
-    init_std: float = field(default=1.0, metadata={"help": "Std of the embeddings' normal initialisation."})
-    gru_autocast: str = field(default="match", metadata={"help": "GRU dtype under autocast: match|float32|torch."})
-    precision: str = field(default="auto", metadata={"help": "auto|fp32|fp16|bf16; --fp16/--bf16 win."})
-    trust_remote_code: bool = False
-
-
-@dataclass
-class DataTrainingArguments:
-    source_lang: str = field(default="en", metadata={"help": "Source language code, e.g. en."})
-    target_lang: str = field(default="fr", metadata={"help": "Target language code, e.g. fr."})
-    dataset_name: str | None = field(default=None, metadata={"help": "A datasets Hub dataset with a translation column."})
-    dataset_config_name: str | None = None
-    train_file: str | None = field(default=None, metadata={"help": "JSON lines, CSV/TSV or Tatoeba text."})
-    validation_file: str | None = None
-    test_file: str | None = None
-    file_format: str | None = field(default=None, metadata={"help": "json|csv|tsv|tatoeba; default: by extension."})
-    tatoeba_protocol_file: str | None = field(
-        default=None, metadata={"help": "d2l's fra-eng.txt, split by the fixed protocol (test 2000, validation 1000)."}
-    )
-    validation_split_size: float = field(default=0.05, metadata={"help": "Carved from train when no validation."})
-    max_source_length: int = 64
-    max_target_length: int = 64
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    max_predict_samples: int | None = None
-    preprocessing_num_workers: int | None = None
-    final_num_beams: int = field(default=4, metadata={"help": "Beam size of the final eval/predict (greedy too)."})
-    bleu_lowercase: bool = field(default=False, metadata={"help": "Case-insensitive BLEU and chrF."})
-    dataset_display_name: str | None = None
-    dataset_license: str | None = None
-    num_sample_translations: int = 5
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a model already in output_dir."})
-
-
-# Training defaults of this recipe (the library's are for Transformers): every one can be overridden by its flag.
-TRAINING_DEFAULTS = dict(
-    output_dir=DEFAULT_OUTPUT_DIR,
-    per_device_train_batch_size=128,
-    per_device_eval_batch_size=256,
-    learning_rate=5e-3,
-    num_train_epochs=10,
-    lr_scheduler_type="linear",
-    warmup_steps=0.02,
-    weight_decay=0.0,
-    max_grad_norm=1.0,
-    label_smoothing_factor=0.1,
-    eval_strategy="epoch",
-    save_strategy="epoch",
-    save_total_limit=2,
-    logging_steps=25,
-    predict_with_generate=True,
-    generation_num_beams=1,
-    report_to="none",
-    train_sampling_strategy="group_by_length",
-    dataloader_num_workers=0,
-)
-
-
-# The built-in number-words task is small and regular: a smaller model learns it in a few CPU minutes.
-BUILTIN_DATA_DEFAULTS = dict(embedding_size=64, hidden_size=128, num_train_epochs=3, output_dir="outputs/number-words")
-DATA_FLAGS = ("--dataset_name", "--train_file", "--validation_file", "--test_file", "--tatoeba_protocol_file")
-
-
-def parse_args(argv: list[str]):
-    """Parse flags into the three dataclasses; `--do_*` all default to on when none is given."""
-    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, Seq2SeqTrainingArguments))
-    parser.set_defaults(**TRAINING_DEFAULTS)
-    argv = list(argv)
-    if not any(a.split("=")[0] in DATA_FLAGS for a in argv) and not any(a == "--model_name_or_path" for a in argv):
-        parser.set_defaults(**BUILTIN_DATA_DEFAULTS)
-    if not any(a.split("=")[0] in ("--do_train", "--do_eval", "--do_predict") for a in argv):
-        argv += ["--do_train", "--do_eval", "--do_predict"]
-    argv += device_flags(argv)
-    argv += precision_flags(argv)
-    return parser.parse_args_into_dataclasses(args=argv)
-
-
-def device_flags(argv: list[str]) -> list[str]:
-    """`--use_cpu` when launched as several processes (torchrun, accelerate launch) on a machine with no accelerator:
-    without it Accelerate sets up no CPU DDP and each process trains alone on all the data, into the same folder."""
-    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
-    has_accelerator = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed and not has_accelerator and not any(a.split("=")[0] == "--use_cpu" for a in argv):
-        return ["--use_cpu"]
-    return []
-
-
-def precision_flags(argv: list[str]) -> list[str]:
-    """The extra flags `--precision` asks for, unless `--fp16`/`--bf16` were given explicitly."""
-    if any(a.split("=")[0] in ("--fp16", "--bf16") for a in argv):
-        return []
-    precision = "auto"
-    for i, arg in enumerate(argv):
-        if arg.startswith("--precision="):
-            precision = arg.split("=", 1)[1]
-        elif arg == "--precision" and i + 1 < len(argv):
-            precision = argv[i + 1]
-    if precision not in ("auto", "fp32", "fp16", "bf16"):
-        raise ValueError(f"--precision must be auto, fp32, fp16 or bf16, got {precision!r}")
-    if precision == "auto":
-        if not torch.cuda.is_available() or "--use_cpu" in argv:
-            return []
-        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return [] if precision == "fp32" else [f"--{precision}"]
 
 
 class OrderedEvalSeq2SeqTrainer(Seq2SeqTrainer):
@@ -219,19 +89,32 @@ def last_complete_checkpoint(folder) -> str | None:
 
 
 def check_output_dir(training_args, model_args, data_args) -> str | None:
-    """Refuse to overwrite another model; return the checkpoint to resume from, if any."""
+    """
+    Refuse to overwrite another model; return the checkpoint to resume from, if any.
+
+    A command that names no `--output_dir` (the README's, run again) trains into the next folder beside the default
+    one that holds no finished model (`outputs/number-words-2`, ...) and says so.
+    """
     out = Path(training_args.output_dir)
     resume = training_args.resume_from_checkpoint
     if resume not in (None, "", "False", "false"):
         return resume
     if not out.is_dir() or data_args.overwrite_output_dir:
         return None
-    last = last_complete_checkpoint(out)
     if (out / "config.json").exists() and str(model_args.model_name_or_path or "") != str(out):
-        raise FileExistsError(
-            f"output_dir {out} already holds a trained model: choose another --output_dir, pass "
-            "--overwrite_output_dir, or continue from it with --model_name_or_path"
-        )
+        if str(out) not in (DEFAULT_OUTPUT_DIR, BUILTIN_DATA_DEFAULTS["output_dir"]):
+            raise FileExistsError(
+                f"output_dir {out} already holds a trained model: choose another --output_dir, pass "
+                "--overwrite_output_dir, or continue from it with --model_name_or_path"
+            )
+        taken = out
+        out = next(path for n in range(2, 10_000) if not ((path := Path(f"{taken}-{n}")) / "config.json").exists())
+        logger.warning("%s holds the model of an earlier run: this run trains into %s (choose with --output_dir, "
+                       "or replace it with --overwrite_output_dir)", taken, out)
+        training_args.output_dir = str(out)
+        if not out.is_dir():
+            return None
+    last = last_complete_checkpoint(out)
     if last is not None:
         logger.info("Checkpoint found in %s: resuming from %s", out, last)
     return last
@@ -266,6 +149,10 @@ def load_splits(data_args, seed: int):
 def get_tokenizer(model_args, data_args, training_args, raw, resuming: bool):
     """A given tokenizer, the one saved in output_dir by the run being resumed, or a new one trained on train."""
     out = Path(training_args.output_dir)
+    for flag, name in (("--tokenizer_name", model_args.tokenizer_name),
+                       ("--model_name_or_path", model_args.model_name_or_path)):
+        if name:
+            check_model_reference(name, flag)
     source = model_args.tokenizer_name or model_args.model_name_or_path
     if source is None and resuming and (out / "tokenizer.json").exists():
         source = str(out)
@@ -289,35 +176,23 @@ def get_model(model_args, data_args, tokenizer):
         model = GRUSeq2SeqForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
     else:
         config = GRUSeq2SeqConfig(
-            vocab_size=len(tokenizer), embedding_size=model_args.embedding_size, hidden_size=model_args.hidden_size,
-            num_hidden_layers=model_args.num_hidden_layers, dropout=model_args.dropout,
-            bidirectional_encoder=model_args.bidirectional_encoder, reverse_source=model_args.reverse_source,
-            tie_word_embeddings=model_args.tie_word_embeddings, gru_autocast=model_args.gru_autocast,
-            init_std=model_args.init_std,
-            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, **model_config_kwargs(model_args),
         )
         model = GRUSeq2SeqForConditionalGeneration(config)
+    model.add_translation_task(data_args.source_lang, data_args.target_lang)
     model.generation_config = translation_generation_config(model, data_args)
     return model
 
 
 def translation_generation_config(model, data_args):
     """The generation defaults saved with the model: the final beam size, and at most twice the longest target
-    seen in training. (The Seq2SeqTrainer fills the model's config with library defaults while evaluating, such as
-    max_length=20, so the saved one is rebuilt from this.)"""
+    seen in training (`max_length`, which callers' `max_length` and `max_new_tokens` override). Rebuilt after
+    training: the Seq2SeqTrainer fills the model's generation config with library defaults while evaluating."""
     config = model.default_generation_config(model.config)
-    config.max_new_tokens = 2 * data_args.max_target_length
+    config.max_length = 2 * data_args.max_target_length + 1  # the decoder start token counts
     config.num_beams = data_args.final_num_beams
     return config
-
-
-class _DropLengthWarning(logging.Filter):
-    """The Seq2SeqTrainer sets max_length=20 beside our max_new_tokens while evaluating; generate() then warns on
-    every batch that both are set (max_new_tokens wins). Drop that one message during training."""
-
-    def filter(self, record):
-        return "seem to have been set" not in record.getMessage()
 
 
 def scores(trainer, dataset, raw_split, prefix: str, num_beams: int, data_args, metric):
@@ -332,7 +207,7 @@ def scores(trainer, dataset, raw_split, prefix: str, num_beams: int, data_args, 
     if len(raw_split) == len(dataset):
         references = [[pair[data_args.target_lang]] for pair in raw_split["translation"]]
         result = metric.compute(predictions=predictions, references=references, lowercase=data_args.bleu_lowercase)
-        split_metrics[f"{prefix}_bleu"], split_metrics[f"{prefix}_chrf"] = result["bleu"], result["chrf"]
+        split_metrics.update({f"{prefix}_{m}": result[m] for m in ("bleu", "chrf", "exact_match")})
     else:
         logger.warning("%s: empty pairs were dropped, so scores use the tokenized references", prefix)
     return split_metrics, predictions
@@ -344,7 +219,6 @@ def run(argv: list[str] | None = None) -> dict:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO,
                         handlers=[logging.StreamHandler(sys.stdout)])
     transformers.utils.logging.set_verbosity_warning()
-    logging.getLogger("transformers.generation.utils").addFilter(_DropLengthWarning())
     logger.info("precision: fp16=%s bf16=%s; gru_autocast=%s", training_args.fp16, training_args.bf16,
                 model_args.gru_autocast)
     resume = check_output_dir(training_args, model_args, data_args)
@@ -426,6 +300,10 @@ def run(argv: list[str] | None = None) -> dict:
 
         push_to_hub(out, training_args.hub_model_id or out.name, token=training_args.hub_token,
                     private=training_args.hub_private_repo)
+    if training_args.do_train and trainer.is_world_process_zero():
+        example = samples[0][0] if samples else card.EXAMPLE_INPUTS.get(data_args.source_lang, "...")
+        print(f"Model saved in {out}; translate with: echo {shlex.quote(example)} | hf-gru-seq2seq-translate "
+              f"--model {shlex.quote(str(out))}", flush=True)
     return results
 
 
@@ -449,7 +327,8 @@ def hyperparameters(model, training_args, data_args, model_args) -> dict:
         "reversed source": c.reverse_source,
         "tied output embeddings": c.tie_word_embeddings,
         "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
-        "optimizer": f"{training_args.optim}, lr {training_args.learning_rate}, {training_args.lr_scheduler_type}",
+        "optimizer": f"{_name(training_args.optim)}, lr {training_args.learning_rate}, "
+                     f"{_name(training_args.lr_scheduler_type)}",
         "batch size": training_args.per_device_train_batch_size * max(1, training_args.world_size)
         * training_args.gradient_accumulation_steps,
         "epochs": training_args.num_train_epochs,
@@ -458,6 +337,11 @@ def hyperparameters(model, training_args, data_args, model_args) -> dict:
         "max source / target tokens": f"{data_args.max_source_length} / {data_args.max_target_length}",
         "precision": "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
     }
+
+
+def _name(option) -> str:
+    """An option's value as the user would type it: `adamw_torch_fused`, not `OptimizerNames.ADAMW_TORCH_FUSED`."""
+    return str(getattr(option, "value", option))
 
 
 def tokenizer_summary(model_args, tokenizer) -> str:
@@ -474,7 +358,7 @@ def report(results: dict, samples) -> None:
     """Print the scores and a few translations."""
     lines = ["", "Results:"]
     for key in sorted(results):
-        if key.endswith(("_bleu", "_chrf", "_loss")) or key in ("train_runtime",):
+        if key.endswith(("_bleu", "_chrf", "_exact_match", "_loss")) or key in ("train_runtime",):
             lines.append(f"  {key:24s} {results[key]:.2f}")
     if samples:
         lines.append("Sample translations (test):")

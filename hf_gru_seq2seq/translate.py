@@ -2,16 +2,38 @@
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hf_gru_seq2seq  # noqa: F401  (registers the model with the Auto classes)
 
 
+def check_model_reference(name: str, flag: str = "--model") -> None:
+    """
+    Fail at once, naming `flag`, when `name` is no folder here and cannot be meant for the Hub either: it starts
+    like a path (`./`, `../`, `/`, `~`), has more than one `/`, starts with a folder that exists here (a mistyped
+    `outputs/numbr-words`), or is no valid repo id. Transformers would otherwise spend its retries asking the Hub.
+    """
+    if Path(name).expanduser().exists():
+        return
+    first = Path(name).parts[0] if Path(name).parts else ""
+    try:
+        validate_repo_id(name)
+        valid_repo_id = True
+    except HFValidationError:
+        valid_repo_id = False
+    if (name.startswith((".", "/", "~")) or name.count("/") > 1 or not valid_repo_id
+            or ("/" in name and Path(first).is_dir())):
+        raise FileNotFoundError(f"{flag} {name}: no such folder")
+
+
 def load(model_name_or_path: str, device: str | None = None, trust_remote_code: bool = False, dtype=None):
     """Model (eval mode, on `device`: default CUDA when present) and its tokenizer."""
+    check_model_reference(model_name_or_path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     # This package registered its classes with the Auto classes on import, so no remote code is needed.
     model = AutoModelForSeq2SeqLM.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code,

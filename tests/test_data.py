@@ -178,17 +178,27 @@ def test_hub_code_path_with_a_local_builder(tmp_path):
 
 
 def test_number_words_are_deterministic_disjoint_and_spelt_right():
-    kwargs = dict(num_examples=600, validation_size=50, test_size=50, seed=3)
+    kwargs = dict(num_examples=2_700, max_number=100_000, validation_size=50, test_size=50, seed=3, basic_repeats=2)
     raw, again = number_words_dataset(**kwargs), number_words_dataset(**kwargs)
-    assert {k: len(v) for k, v in raw.items()} == {"train": 500, "validation": 50, "test": 50}
+    basics = set(range(1001)) | set(range(100, 10_000, 100)) | set(range(1000, 100_000, 1000))
+    assert {k: len(v) for k, v in raw.items()} == {"train": 2 * len(basics) + 2_700 - len(basics) - 100,
+                                                   "validation": 50, "test": 50}
     assert all(raw[k]["number"] == again[k]["number"] for k in raw)
     numbers = {k: set(v["number"]) for k, v in raw.items()}
-    assert sum(map(len, numbers.values())) == 600  # distinct, so no number is in two splits
-    every = set().union(*numbers.values())
-    assert min(every) < 10 and max(every) >= 100_000  # small and large numbers both present
+    assert basics <= numbers["train"]  # what people try first is all learnt, twice here
+    assert sorted(raw["train"]["number"]).count(7) == 2
+    assert numbers["train"].isdisjoint(numbers["test"]) and numbers["train"].isdisjoint(numbers["validation"])
+    assert numbers["test"].isdisjoint(numbers["validation"])
+    held_out = numbers["test"] | numbers["validation"]
+    assert min(held_out) > 1000 and max(held_out) >= 10_000  # drawn above the basic numbers, over all lengths
     assert set(number_words_dataset(**{**kwargs, "seed": 4})["test"]["number"]) != numbers["test"]
     english = [t["en"] for split in raw.values() for t in split["translation"]]
     assert not any("," in e or " and " in f" {e} " for e in english)
+
+
+def test_built_in_splits_do_not_follow_the_training_seed():
+    """The built-in test split is one fixed set of numbers, so that runs with different seeds score alike."""
+    assert load_raw_datasets(seed=1)["test"]["number"] == load_raw_datasets(seed=2)["test"]["number"]
 
 
 def test_number_words_spelling():

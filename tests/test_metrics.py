@@ -104,3 +104,10 @@ def test_compute_metrics_lowercase(tokenizer, metric):
     result = build_compute_metrics(tokenizer, metric, lowercase=True)((preds, labels))
     assert result["bleu"] == sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES], lowercase=True).score
     assert result["bleu"] > build_compute_metrics(tokenizer, metric)((preds, labels))["bleu"]
+
+
+def test_exact_match_counts_predictions_equal_to_a_reference(metric):
+    references = [["deux cent", "deux-cents"], ["Dix", "dix."], ["sept", "7"], ["zéro", "0"]]
+    predictions = [" deux-cents ", "dix", "sept mille", "zéro"]
+    assert metric.compute(predictions=predictions, references=references)["exact_match"] == 50.0
+    assert metric.compute(predictions=predictions, references=references, lowercase=True)["exact_match"] == 75.0

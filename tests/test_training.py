@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from hf_gru_seq2seq import GRUSeq2SeqForConditionalGeneration, training
+from hf_gru_seq2seq import GRUSeq2SeqForConditionalGeneration, training, training_args
 from hf_gru_seq2seq.data import number_to_words
 from hf_gru_seq2seq.translate import translate_lines
 
@@ -173,6 +174,105 @@ def test_translate_script_gives_one_line_per_input_line(built_in_run, tmp_path):
     _, stderr = to_file.communicate(timeout=120)
     assert to_file.returncode == 0, stderr.decode()[-2000:]
     assert (tmp_path / "out.txt").read_text(encoding="utf-8").split("\n") == [*expected, ""]
+
+
+def test_saved_folder_reads_as_a_user_expects(built_in_run):
+    """A readable card (option names as typed), a config that does not claim the model caches nothing, Transformers
+    4's pipeline task names, and a tokenizer that ignores case on the built-in data."""
+    out, _ = built_in_run
+    card = (out / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in card.splitlines() if line.startswith("| optimizer |"))
+    assert row == "| optimizer | adamw_torch_fused, lr 0.001, linear |"
+    config = read_json(out / "config.json")
+    assert config.get("use_cache", True) is True
+    assert {"translation", "text2text-generation", "translation_en_to_fr"} <= set(config["custom_pipelines"])
+    model, tokenizer = load_folder(out)
+    assert tokenizer("Seven HUNDRED")["input_ids"] == tokenizer("seven hundred")["input_ids"]
+    assert len(set(translate_lines(model, tokenizer, ["SEVEN", "Seven", "seven"]))) == 1
+
+
+def test_rerunning_the_default_command_trains_into_a_new_folder(built_in_run, tmp_path):
+    """The README's command run twice: the second run says where it goes and trains there, the first model stays;
+    the job ends with one line saying where the model is and how to translate with it; no warning repeats."""
+    first = tmp_path / "outputs" / "number-words"
+    shutil.copytree(built_in_run[0], first)
+    before = (first / "model.safetensors").read_bytes()
+    command = [sys.executable, str(REPO / "scripts" / "train.py"), *TINY, "--max_steps", "3",
+               "--max_train_samples", "100", "--max_eval_samples", "8", "--max_predict_samples", "8"]
+    done = subprocess.run(command, cwd=tmp_path, env=script_env(), capture_output=True, text=True, timeout=300)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    assert "outputs/number-words holds the model of an earlier run: this run trains into outputs/number-words-2" in log
+    second = tmp_path / "outputs" / "number-words-2"
+    assert (second / "config.json").is_file() and (first / "model.safetensors").read_bytes() == before
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("Model saved in outputs/number-words-2; translate with: echo ")
+    assert last.endswith(" | hf-gru-seq2seq-translate --model outputs/number-words-2")
+    warnings = [line for line in log.splitlines() if "Warning" in line or " WARNING " in line]
+    assert len(warnings) == len(set(warnings)), warnings
+    assert "pin_memory" not in log
+
+
+def test_help_gives_every_model_flag_a_meaning_and_a_default(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "2000")  # no wrapping inside the help texts
+    with pytest.raises(SystemExit):
+        training.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split()).split(" options: ", 1)[1]
+    helps = {}
+    for name in (*training_args.MODEL_FIELDS, "lowercase", "max_source_length", "max_target_length", "precision",
+                 "final_num_beams", "tokenizer_type"):
+        dashed = name.replace("_", "-")
+        found = re.search(rf"--{dashed}(?: \S+)? (.*?) \(default: ([^)]*)\)", text)  # the last of its names
+        assert found and len(found.group(1).split()) > 3, name  # a sentence, then the default
+        helps[name] = found.groups()
+    assert helps["hidden_size"] == ("GRU state size, encoder and decoder; 128 on the built-in data", "256")
+    assert helps["reverse_source"][1] == "True" and "GRUSeq2SeqConfig" in helps["reverse_source"][0]
+    assert "Defaults that depend on the data" in text and "--num_train_epochs 3" in text
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--train_file", "nowhere/train.txt"], "parallel data file not found: nowhere/train.txt"),
+    (["--model_name_or_path", "outputs/numbr-words"], "--model_name_or_path outputs/numbr-words: no such folder"),
+    (["--tokenizer_name", "./tok"], "--tokenizer_name ./tok: no such folder"),
+])
+def test_training_cli_names_a_users_mistake_in_one_line(tmp_path, flags, message):
+    (tmp_path / "outputs").mkdir()
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), *flags, "--output_dir", "out"],
+                          cwd=tmp_path, env=script_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == f"hf-gru-seq2seq-train: error: {message}"
+    assert "Traceback" not in done.stderr
+
+
+def test_training_cli_refuses_an_output_folder_holding_a_model_in_one_line(built_in_run, tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "--output_dir", str(built_in_run[0])],
+                          env=script_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"hf-gru-seq2seq-train: error: output_dir {built_in_run[0]} already holds a trained model")
+
+
+@pytest.mark.parametrize("model", ["outputs/numbr-words", "./numbr-words", "../numbr-words", "/nowhere/model",
+                                   "a/b/c", "bad..name"])
+def test_translate_cli_fails_at_once_on_a_missing_local_model(tmp_path, model):
+    """A mistyped path fails before any Hub request (the endpoint below would refuse one), in one line."""
+    (tmp_path / "outputs").mkdir()
+    env = {**script_env(), "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "translate.py"), "--model", model],
+                          cwd=tmp_path, env=env, input="seven\n", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [f"hf-gru-seq2seq-translate: error: --model {model}: no such folder"]
+
+
+def test_hub_ids_are_not_mistaken_for_local_paths(tmp_path, monkeypatch):
+    from hf_gru_seq2seq.translate import check_model_reference
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("alice/gru-tiny", "gru-tiny", "Helsinki-NLP/opus-mt-en-fr"):
+        check_model_reference(name)  # left to the Hub: no error here
+    (tmp_path / "alice").mkdir()
+    with pytest.raises(FileNotFoundError, match="--model alice/gru-tiny: no such folder"):
+        check_model_reference("alice/gru-tiny")  # a folder "alice" exists here: a local path was meant
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -388,18 +488,29 @@ def test_precision_auto_is_fp32_on_cpu(tmp_path, monkeypatch):
     assert not args.fp16 and not args.bf16
 
 
-def test_precision_choice_on_a_gpu(monkeypatch):
+def test_precision_choice_on_a_gpu(monkeypatch, tmp_path):
+    """`--precision` picks the mixed precision flags, as the parser reads them; an explicit flag wins."""
+    from transformers import Seq2SeqTrainingArguments
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert training.precision_flags([]) == ["--bf16"]
-    assert training.precision_flags(["--precision=fp32"]) == []
-    assert training.precision_flags(["--use_cpu"]) == []
-    assert training.precision_flags(["--fp16"]) == []  # an explicit flag wins
+    monkeypatch.setattr(training_args, "_has_accelerator", lambda: True)
+    # The parsed arguments are checked, not built: building fp16/bf16 ones needs the GPU this machine may lack.
+    monkeypatch.setattr(Seq2SeqTrainingArguments, "__post_init__", lambda self: None)
+
+    def precision(*flags):
+        _, _, args = training.parse_args(["--output_dir", str(tmp_path), *flags])
+        return "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+
+    assert precision() == "bf16"
+    assert precision("--precision=fp32") == "fp32"
+    assert precision("--use_cpu") == "fp32"
+    assert precision("--fp16") == "fp16"  # an explicit flag wins
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert training.precision_flags(["--precision", "auto"]) == ["--fp16"]
-    assert training.precision_flags(["--precision", "bf16"]) == ["--bf16"]
-    with pytest.raises(ValueError, match="--precision must be auto, fp32, fp16 or bf16, got 'fp8'"):
-        training.precision_flags(["--precision", "fp8"])
+    assert precision("--precision", "auto") == "fp16"
+    assert precision("--precision", "bf16") == "bf16"
+    with pytest.raises(SystemExit):  # argparse names the choices
+        training.parse_args(["--output_dir", str(tmp_path), "--precision", "fp8"])
 
 
 @pytest.mark.parametrize("flags", [["--bf16"], ["--precision", "bf16"]], ids=["bf16", "precision-bf16"])

@@ -2,24 +2,25 @@
 
 `evaluate.load("sacrebleu")` fetches its script from the Hub; this one ships with the package, so
 `evaluate.load("<path>/translation_scores")` needs no network. Scores are sacrebleu's own: BLEU with the 13a
-tokenizer (WMT's default) and chrF (character 6-grams, beta 2), both on 0-100.
+tokenizer (WMT's default) and chrF (character 6-grams, beta 2), both on 0-100; and `exact_match`, the percentage of
+predictions equal to one of their references (outer whitespace ignored).
 """
 
 import datasets
 import evaluate
 import sacrebleu
 
-_DESCRIPTION = "Corpus-level BLEU (sacrebleu, 13a tokenization) and chrF of detokenized translations."
+_DESCRIPTION = "Corpus-level BLEU (sacrebleu, 13a tokenization), chrF and exact match of detokenized translations."
 
 _KWARGS_DESCRIPTION = """
 Args:
     predictions (`list[str]`): one detokenized translation per source sentence.
     references (`list[list[str]]` or `list[str]`): the reference translation(s) of each sentence; every sentence
         must have the same number of references.
-    lowercase (`bool`, defaults to `False`): score case-insensitively (BLEU and chrF).
+    lowercase (`bool`, defaults to `False`): score case-insensitively (all three scores).
     tokenize (`str`, defaults to `"13a"`): sacrebleu's BLEU tokenizer.
 Returns:
-    `bleu`, `chrf` (0-100), and BLEU's parts: `precisions`, `bp`, `sys_len`, `ref_len`.
+    `bleu`, `chrf`, `exact_match` (0-100), and BLEU's parts: `precisions`, `bp`, `sys_len`, `ref_len`.
 """
 
 _CITATION = """\
@@ -58,9 +59,12 @@ class TranslationScores(evaluate.Metric):
         streams = [list(stream) for stream in zip(*references)]  # sacrebleu wants one list per reference set
         bleu = sacrebleu.BLEU(lowercase=lowercase, tokenize=tokenize).corpus_score(predictions, streams)
         chrf = sacrebleu.CHRF(lowercase=lowercase).corpus_score(predictions, streams)
+        fold = str.lower if lowercase else str
+        exact = [fold(p.strip()) in {fold(r.strip()) for r in refs} for p, refs in zip(predictions, references)]
         return {
             "bleu": bleu.score,
             "chrf": chrf.score,
+            "exact_match": 100.0 * sum(exact) / len(exact) if exact else 0.0,
             "precisions": bleu.precisions,
             "bp": bleu.bp,
             "sys_len": bleu.sys_len,
