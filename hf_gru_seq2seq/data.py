@@ -388,7 +388,7 @@ def _draw_numbers(count: int, low: int, high: int, rng: random.Random, exclude=f
 
 
 def number_words_dataset(
-    num_examples: int = 30_000,
+    num_examples: int = 26_000,
     max_number: int = 1_000_000,
     validation_size: int = 1_000,
     test_size: int = 1_000,
