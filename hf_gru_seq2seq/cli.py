@@ -48,3 +48,9 @@ def number_words_accuracy_main() -> None:
     from .number_words_accuracy import main
 
     _run("number_words_accuracy", main)
+
+
+def export_onnx_main() -> None:
+    from .onnx_export import main
+
+    _run("hf-gru-seq2seq-export-onnx", main)

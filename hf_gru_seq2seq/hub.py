@@ -30,6 +30,12 @@ SHARED_FILES = (
     "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja", "README.md", "*.png",
 )
 PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
+# An ONNX export in the folder's onnx/ subfolder (hf-gru-seq2seq-export-onnx MODEL MODEL/onnx) travels beside the
+# weights, as in Hub repos: its graphs, their external data, its config and tokenizer, and its remote code.
+ONNX_FOLDER = "onnx"
+ONNX_FILES = ("*.onnx", "*.onnx.data", "*.onnx_data", "*.py", "config.json", "generation_config.json",
+              "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
+              "vocab.txt", "merges.txt")
 
 
 class HubPushError(OSError):
@@ -44,7 +50,8 @@ def push_to_hub(folder_or_model, repo_id: str, tokenizer=None, card=None, revisi
 
     Args:
         folder_or_model: a `GRUSeq2SeqForConditionalGeneration` (or `GRUSeq2SeqModel`), or a folder written by its
-            `save_pretrained`. From a folder, only the files a user needs are pushed (see `SHARED_FILES`); missing
+            `save_pretrained`. From a folder, only the files a user needs are pushed (see `SHARED_FILES`, and an ONNX
+            export in its `onnx/` subfolder, see `ONNX_FILES`); missing
             model code, `auto_map` or `custom_pipelines` entries are filled in from this package.
         tokenizer: saved beside the model (replacing a folder's tokenizer files).
         card: the model card, as markdown text or a `huggingface_hub.ModelCard`; default: the folder's README.md,
@@ -80,7 +87,8 @@ def push_to_hub(folder_or_model, repo_id: str, tokenizer=None, card=None, revisi
             (stage / "README.md").write_text(str(card), encoding="utf-8")
         elif not (stage / "README.md").exists():
             (stage / "README.md").write_text(default_card(repo_id), encoding="utf-8")
-        operations = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in sorted(stage.iterdir())]
+        operations = [CommitOperationAdd(path_in_repo=p.relative_to(stage).as_posix(), path_or_fileobj=str(p))
+                      for p in sorted(stage.rglob("*")) if p.is_file()]
         with _explained(repo_id, api.endpoint):
             repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
             if revision is not None:
@@ -108,7 +116,6 @@ def _stage_folder(folder: Path, stage: Path) -> None:
     for name in names:
         if any(fnmatch(name, pattern) for pattern in SHARED_FILES):
             shutil.copy2(folder / name, stage / name)
-
     # What this package's save_pretrained writes for the same architecture: its code files and config entries.
     can_generate = "GRUSeq2SeqModel" not in (config.get("architectures") or [])
     reference = _reference_export(GRUSeq2SeqForConditionalGeneration if can_generate else GRUSeq2SeqModel)
@@ -120,6 +127,16 @@ def _stage_folder(folder: Path, stage: Path) -> None:
         completed[key] = {**expected.get(key, {}), **(config.get(key) or {})}
     if completed != config:
         (stage / "config.json").write_text(json.dumps(completed, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    exported = folder / ONNX_FOLDER
+    if exported.is_dir():
+        (stage / ONNX_FOLDER).mkdir()
+        for path in sorted(exported.iterdir()):
+            if path.is_file() and any(fnmatch(path.name, pattern) for pattern in ONNX_FILES):
+                shutil.copy2(path, stage / ONNX_FOLDER / path.name)
+        # Transformers fetches remote code from the repo's root even for `subfolder="onnx"`, so the export's code
+        # goes there, over the folder's own copy: it is the code that loaded these weights to export them.
+        for path in sorted((stage / ONNX_FOLDER).glob("*.py")):
+            shutil.copy2(path, stage / path.name)
 
 
 @cache

@@ -63,27 +63,45 @@ class GRUSeq2SeqEncoderOutput(ModelOutput):
 class GRUSeq2SeqCache(Cache):
     """
     The decoder's GRU state between `generate()` steps: `state` is `(num_hidden_layers, batch, hidden_size)` after
-    `seen_tokens` decoder tokens. Beam search reorders it along the batch dimension.
+    `seen_tokens` decoder tokens, or None before the first step, which starts from the encoder's final state. Beam
+    search reorders it along the batch dimension.
 
-    A recurrent state cannot forget tokens, so cropping (assisted decoding) is refused rather than done wrong.
+    Compileable: outside autograd the state is written in place (`update`), so a compiled decoding step, CUDA graphs
+    included, finds it at the same address every step; this is what lets `generate()` use Transformers' compiled
+    decoding. A recurrent state cannot forget tokens, so cropping (assisted decoding) is refused rather than done
+    wrong.
     """
 
-    def __init__(self, state: torch.Tensor, seen_tokens: int = 0):
+    is_compileable = True
+
+    def __init__(self, state: torch.Tensor | None = None, seen_tokens: int = 0):
         super().__init__(layers=[])
         self.state = state  # (L, B, H)
         self.seen_tokens = seen_tokens
 
     def __repr__(self):
-        return f"{type(self).__name__}(state={tuple(self.state.shape)}, seen_tokens={self.seen_tokens})"
+        shape = None if self.state is None else tuple(self.state.shape)
+        return f"{type(self).__name__}(state={shape}, seen_tokens={self.seen_tokens})"
 
     def __len__(self):
-        return self.state.shape[0]
+        return 0 if self.state is None else self.state.shape[0]
+
+    def update(self, new_state: torch.Tensor, new_tokens: int) -> None:
+        """Hold `new_state`, the state after `new_tokens` more decoder tokens."""
+        if (self.state is not None and not torch.is_grad_enabled() and self.state.shape == new_state.shape
+                and self.state.dtype == new_state.dtype):
+            self.state.copy_(new_state)
+        else:
+            self.state = new_state
+            if not is_traced() and not torch.is_grad_enabled():
+                torch._dynamo.mark_static_address(self.state)  # a buffer compiled steps update in place
+        self.seen_tokens += new_tokens
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.seen_tokens
 
     def reorder_cache(self, beam_idx: torch.LongTensor):
-        self.state = self.state.index_select(1, beam_idx.to(self.state.device))
+        self.state.copy_(self.state.index_select(1, beam_idx.to(self.state.device)))
 
     def batch_repeat_interleave(self, repeats: int):
         self.state = self.state.repeat_interleave(repeats, dim=1)
@@ -100,10 +118,6 @@ class GRUSeq2SeqCache(Cache):
     @property
     def batch_size(self) -> int:
         return self.state.shape[1]
-
-    @property
-    def is_compileable(self) -> bool:
-        return False
 
     @property
     def is_croppable(self) -> bool:
@@ -199,37 +213,88 @@ def _cudnn_runs_bf16_rnns() -> bool:
     return version is not None and version >= 91300
 
 
-def _gru_weights(rnn: nn.GRU, layer: int | None = None, reverse: bool = False) -> list[torch.Tensor]:
-    """All of `rnn`'s weights (in its own order), or one layer's, one direction's: `[w_ih, w_hh, b_ih, b_hh]`."""
-    if layer is None:
-        return list(rnn._flat_weights)
-    suffix = f"_l{layer}{'_reverse' if reverse else ''}"
-    return [getattr(rnn, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+def is_traced() -> bool:
+    """True inside torch.compile, torch.export (and so the ONNX exporter) and TorchScript tracing: the graphs
+    recorded there must not depend on the data, so the eager checks that read ids back are left out."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
-def run_gru(rnn: nn.GRU, inputs: torch.Tensor, state: torch.Tensor, policy: str, layer: int | None = None,
-            reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+class GRUStack(nn.RNNBase):
     """
-    `rnn` over batch-first `inputs` (B, T, D) from `state` (layers, B, H): all its layers (`layer=None`, as
-    `rnn(inputs, state)` does, dropout included), or only `layer` in one direction, from a (1, B, H) state. Returns
-    outputs (B, T, H) and the final state.
+    A multi-layer, batch-first GRU with `nn.GRU`'s parameters (same names, same cuDNN weight packing, so checkpoints
+    load unchanged), run all layers at once or one layer, in one direction, at a time.
 
-    `policy` is `config.gru_autocast`: outside autocast, or with "torch", the GRU runs as autocast would run it;
-    otherwise autocast is switched off around it and inputs, state and weights are cast to the chosen dtype (the
-    weight casts are differentiable, as autocast's own are).
+    It is not an `nn.GRU` on purpose: torch.compile refuses to trace those (unless `torch._dynamo.config.allow_rnn`
+    is set). Eager and compiled calls run `torch._VF.gru`, nn.GRU's own kernel; under torch.export (and the ONNX
+    exporter) each layer is written out as its GRU cell, looped with `scan` over time, so that an exported program
+    takes any source length and its matrix products can be quantized.
     """
-    weights = _gru_weights(rnn, layer, reverse)
-    layers, dropout = (rnn.num_layers, rnn.dropout) if layer is None else (1, 0.0)
-    bidirectional = rnn.bidirectional and layer is None
-    device = inputs.device.type
-    if policy != "torch" and torch.is_autocast_enabled(device):
-        dtype = torch.float32 if policy == "float32" else torch.get_autocast_dtype(device)
-        if not (device == "cuda" and dtype == torch.bfloat16 and not _cudnn_runs_bf16_rnns()):
-            with torch.autocast(device, enabled=False):
-                weights = [w.to(dtype) for w in weights]
-                return torch._VF.gru(inputs.to(dtype), state.to(dtype), weights, True, layers, dropout,
-                                     rnn.training, bidirectional, True)
-    return torch._VF.gru(inputs, state, weights, True, layers, dropout, rnn.training, bidirectional, True)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0,
+                 bidirectional: bool = False):
+        super().__init__("GRU", input_size, hidden_size, num_layers, batch_first=True,
+                         dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
+
+    def layer_weights(self, layer: int, reverse: bool = False) -> list[torch.Tensor]:
+        """`[w_ih, w_hh, b_ih, b_hh]` of one layer, one direction."""
+        suffix = f"_l{layer}{'_reverse' if reverse else ''}"
+        return [getattr(self, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+    def forward(self, inputs: torch.Tensor, state: torch.Tensor, policy: str = "torch", layer: int | None = None,
+                reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """
+        `inputs` (B, T, D) from `state` (layers, B, H): all layers (`layer=None`, dropout between them in training),
+        or only `layer` in one direction from a (1, B, H) state. Returns outputs (B, T, H) and the final state.
+
+        `policy` is `config.gru_autocast`: outside autocast, or with "torch", the GRU runs as autocast would run it;
+        otherwise autocast is switched off around it and inputs, state and weights are cast to the chosen dtype (the
+        weight casts are differentiable, as autocast's own are).
+        """
+        layers = range(self.num_layers) if layer is None else [layer]
+        if torch.compiler.is_exporting():
+            return _gru_written_out(inputs, state, [self.layer_weights(i, reverse) for i in layers])
+        weights = list(self._flat_weights) if layer is None else self.layer_weights(layer, reverse)
+        arguments = (True, len(layers), self.dropout if layer is None else 0.0, self.training,
+                     self.bidirectional and layer is None, True)
+        device = inputs.device.type
+        if policy != "torch" and torch.is_autocast_enabled(device):
+            dtype = torch.float32 if policy == "float32" else torch.get_autocast_dtype(device)
+            if not (device == "cuda" and dtype == torch.bfloat16 and not _cudnn_runs_bf16_rnns()):
+                with torch.autocast(device, enabled=False):
+                    weights = [w.to(dtype) for w in weights]
+                    return torch._VF.gru(inputs.to(dtype), state.to(dtype), weights, *arguments)
+        return torch._VF.gru(inputs, state, weights, *arguments)
+
+
+def _gru_cell(gates_x: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+    """One GRU step as PyTorch defines it, from the input's gate terms `x W_ih^T + b_ih` (B, 3H) and state (B, H)."""
+    x_r, x_z, x_n = gates_x.chunk(3, -1)
+    h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, -1)
+    r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return n + z * (h - n)  # (1 - z) n + z h
+
+
+def _gru_written_out(x: torch.Tensor, state: torch.Tensor, layers: list[list[torch.Tensor]]):
+    """The GRU equations over (B, T, D) inputs, layer after layer, for exporters: one cell for a single step, else the
+    cell looped over time with `scan` (a loop the exported program keeps, whatever T is)."""
+    finals = []
+    for h, (w_ih, w_hh, b_ih, b_hh) in zip(state, layers):
+        gates_x = F.linear(x, w_ih, b_ih)  # (B, T, 3H): every step's input terms at once
+        if x.shape[1] == 1:
+            h = _gru_cell(gates_x[:, 0], h, w_hh, b_hh)
+            x = h[:, None]
+        else:
+            from torch._higher_order_ops.scan import scan  # torch >= 2.6; only exporters need it
+
+            def step(carry, gates_t, w_hh=w_hh, b_hh=b_hh):
+                carry = _gru_cell(gates_t, carry, w_hh, b_hh)
+                return carry, carry.clone()
+
+            h, outputs = scan(step, h, gates_x.transpose(0, 1))  # (B, H), (T, B, H)
+            x = outputs.transpose(0, 1)
+        finals.append(h)
+    return x, torch.stack(finals)
 
 
 def reading_order(mask: torch.Tensor, reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -254,10 +319,8 @@ def gather_positions(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index[..., None].expand(-1, -1, x.shape[-1]))
 
 
-def _gru(config: GRUSeq2SeqConfig, input_size: int, bidirectional: bool = False) -> nn.GRU:
-    layers = config.num_hidden_layers
-    dropout = config.dropout if layers > 1 else 0.0
-    return nn.GRU(input_size, config.hidden_size, layers, dropout=dropout, batch_first=True, bidirectional=bidirectional)
+def _gru(config: GRUSeq2SeqConfig, input_size: int, bidirectional: bool = False) -> GRUStack:
+    return GRUStack(input_size, config.hidden_size, config.num_hidden_layers, config.dropout, bidirectional)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -293,7 +356,7 @@ class GRUSeq2SeqEncoder(nn.Module):
         validate_ids (`bool`): check the ids against the vocabulary and every row for a token first (one host sync).
         """
         mask = source_mask(input_ids, inputs_embeds, attention_mask)  # (B, S)
-        if validate_ids:
+        if validate_ids and not is_traced():
             check_ids([("input_ids", input_ids, self.config.vocab_size, mask)], mask)
         if inputs_embeds is None:
             inputs_embeds = self.embedding(input_ids.masked_fill(~mask, 0))  # padding ids are never looked up
@@ -310,8 +373,8 @@ class GRUSeq2SeqEncoder(nn.Module):
             outputs, layer_finals = [], []
             for direction, (order, place) in enumerate(orders):
                 h0 = x.new_zeros(1, x.shape[0], self.config.hidden_size)
-                y, _ = run_gru(self.rnn, gather_positions(x, order), h0, self.config.gru_autocast, layer,
-                               reverse=direction == 1)  # (B, S, H) in this direction's reading order
+                y, _ = self.rnn(gather_positions(x, order), h0, self.config.gru_autocast, layer,
+                                reverse=direction == 1)  # (B, S, H) in this direction's reading order
                 layer_finals.append(y[rows, last])  # (B, H): the state after the row's last real token
                 outputs.append(gather_positions(y, place))  # back at the source positions
             x = torch.cat(outputs, -1) * mask[..., None].to(outputs[0].dtype)  # (B, S, H * directions)
@@ -354,13 +417,13 @@ class GRUSeq2SeqDecoder(nn.Module):
         state = state.to(embedded.dtype)
         policy = self.config.gru_autocast
         if not output_hidden_states:
-            outputs, new_state = run_gru(self.rnn, x, state, policy)  # all layers in one fused call
+            outputs, new_state = self.rnn(x, state, policy)  # all layers in one fused call
             return outputs, new_state, None
         hidden_states, finals = [embedded], []
         for layer in range(self.config.num_hidden_layers):
             if layer > 0:
                 x = F.dropout(x, self.rnn.dropout, self.training)
-            x, final = run_gru(self.rnn, x, state[layer:layer + 1], policy, layer)
+            x, final = self.rnn(x, state[layer:layer + 1], policy, layer)
             hidden_states.append(x)
             finals.append(final)
         return x, torch.cat(finals), tuple(hidden_states)
@@ -378,12 +441,10 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     supports_gradient_checkpointing = False
     _no_split_modules = ["GRUSeq2SeqEncoder", "GRUSeq2SeqDecoder"]
-    # The decoder state is recurrent: generate() cannot rewind it (no assisted decoding).
-    _is_stateful = True
 
     def _init_weights(self, module):
         """d2l's scheme: Xavier-uniform GRU and linear weights, zero biases, normal(0, init_std) embeddings."""
-        if isinstance(module, nn.GRU):
+        if isinstance(module, nn.RNNBase):
             for name, param in module.named_parameters():
                 if name.startswith("weight"):
                     init.xavier_uniform_(param)
@@ -422,7 +483,7 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
         wants (without it every call re-packs the weights).
         """
         for module in self.modules():
-            if isinstance(module, nn.GRU):
+            if isinstance(module, nn.RNNBase):
                 module._apply(torch.clone)  # RNNBase._apply also re-flattens for cuDNN
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -519,12 +580,6 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
         trial.vocab_size, trial.decoder_vocab_size = vocab_size, decoder_vocab_size
         trial.check_values()
 
-    @classmethod
-    def _supports_default_dynamic_cache(cls) -> bool:
-        # generate() must not build a key/value cache for us: the first forward creates a GRUSeq2SeqCache.
-        return False
-
-
 class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
     """Encoder + decoder GRU, no head: returns the decoder's top-layer states."""
 
@@ -571,17 +626,17 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
                                            validate_ids=validate_ids)
         else:
             encoder_outputs = _as_encoder_output(encoder_outputs)
-        if validate_ids:
+        if validate_ids and not is_traced():
             check_ids([("decoder_input_ids", decoder_input_ids, self.config.decoder_vocab_size, None)])
 
         final_state = encoder_outputs.final_state  # (B, L, H)
         batch = (decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds).shape[0]
         if final_state.shape[0] != batch:
             raise ValueError(f"encoder batch {final_state.shape[0]} != decoder batch {batch}")
-        if cache is None:
-            start, seen = final_state.transpose(0, 1).contiguous(), 0  # (L, B, H)
+        if cache is None or cache.state is None:
+            start = final_state.transpose(0, 1).contiguous()  # (L, B, H)
         else:
-            start, seen = cache.state, cache.seen_tokens
+            start = cache.state
             if start.shape[1] != batch:
                 raise ValueError(f"cache batch {start.shape[1]} != decoder batch {batch}")
         hidden, new_state, decoder_hidden_states = self.decoder(
@@ -590,8 +645,8 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
 
         new_cache = None
         if use_cache:
-            new_cache = cache if cache is not None else GRUSeq2SeqCache(new_state)
-            new_cache.state, new_cache.seen_tokens = new_state, seen + hidden.shape[1]
+            new_cache = cache if cache is not None else GRUSeq2SeqCache()
+            new_cache.update(new_state, hidden.shape[1])
         out = Seq2SeqModelOutput(
             last_hidden_state=hidden,
             decoder_hidden_states=decoder_hidden_states,
@@ -602,19 +657,15 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         return out if return_dict is not False else out.to_tuple()
 
 
-class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMixin):
-    """The d2l translation model: `GRUSeq2SeqModel` + a linear head to the target vocabulary; loss and `generate()`."""
+class GRUSeq2SeqGenerationMixin(GenerationMixin):
+    """
+    What `generate()` needs from a GRU seq2seq model besides its `forward`, shared by the PyTorch model and its
+    ONNX Runtime twin: the recurrent cache, the inputs of one step, translation defaults, and a guard against
+    sources with nothing to translate.
+    """
 
-    _tied_weights_keys = {"lm_head.weight": "model.decoder.embedding.weight"}
-    # The Trainer passes `num_items_in_batch`, so gradient accumulation averages over all tokens of the step.
-    accepts_loss_kwargs = True
-
-    def __init__(self, config: GRUSeq2SeqConfig):
-        super().__init__(config)
-        self.model = GRUSeq2SeqModel(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.decoder_vocab_size)
-        self.post_init()
-        self.generation_config = self.default_generation_config(config)
+    # The decoder state is recurrent: generate() cannot rewind it (no assisted decoding).
+    _is_stateful = True
 
     @staticmethod
     def default_generation_config(config: GRUSeq2SeqConfig) -> GenerationConfig:
@@ -629,6 +680,54 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
             decoder_start_token_id=config.decoder_start_token_id,
         )
 
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # generate() must not build a key/value cache for us (see `_prepare_cache_for_generation`).
+        return False
+
+    def _prepare_cache_for_generation(self, generation_config, model_kwargs, *args, **kwargs):
+        """Give generate() an empty `GRUSeq2SeqCache` before its first step (which fills it from the encoder): a
+        compileable cache that exists before the loop is what switches on Transformers' compiled decoding."""
+        super()._prepare_cache_for_generation(generation_config, model_kwargs, *args, **kwargs)
+        if model_kwargs.get(CACHE_FIELD) is None and generation_config.use_cache is not False:
+            model_kwargs[CACHE_FIELD] = GRUSeq2SeqCache()
+
+    def prepare_inputs_for_generation(self, input_ids, cache=None, past_key_values=None, attention_mask=None,
+                                      encoder_outputs=None, use_cache=None, **kwargs):
+        """
+        The inputs of one `generate()` step: with a cache, only the tokens its state has not read yet (one per step);
+        without, the whole prefix. (Leaner than the generic version, which inspects `forward` at every step.)
+
+        Tokens after the prompt come from generate's own choice over this model's logits, so they are inside the
+        vocabulary: `validate_ids=False` skips their check, and with it a host sync per token. A prompt is the
+        user's: checked.
+        """
+        cache = _merge_cache_arguments(cache, past_key_values)
+        fresh = cache is None or cache.seen_tokens == 0
+        if cache is not None:  # a contiguous copy: a slice's strides would change every step (a recompile each)
+            input_ids = input_ids[:, cache.seen_tokens:].clone(memory_format=torch.contiguous_format)
+        inputs = {"decoder_input_ids": input_ids, "encoder_outputs": encoder_outputs,
+                  "attention_mask": attention_mask, "use_cache": use_cache, "cache": cache, "validate_ids": fresh}
+        inputs.update((k, v) for k, v in kwargs.items() if k in _GENERATE_FORWARD_KWARGS)
+        return inputs
+
+    @torch.no_grad()
+    def generate(self, inputs=None, *args, **kwargs):
+        """
+        `GenerationMixin.generate`, after refusing sources that hold no real token (only padding and special tokens,
+        as a tokenizer makes of an empty string): there is nothing to translate, and a model asked anyway writes a
+        confident sentence.
+
+        A caller's `max_new_tokens` replaces the generation config's `max_length` rather than overriding it with a
+        warning at every call, as Transformers does when both are set.
+        """
+        input_ids = inputs if inputs is not None and not inputs.is_floating_point() else kwargs.get("input_ids")
+        if input_ids is not None and kwargs.get("encoder_outputs") is None:
+            check_source_has_words(input_ids, kwargs.get("attention_mask"), self.config)
+        if kwargs.get("max_new_tokens") is not None and "max_length" not in kwargs:
+            kwargs["max_length"] = None
+        return super().generate(inputs, *args, **kwargs)
+
     def _beam_search(self, *args, **kwargs):
         # Transformers before 5.2x sizes the beam candidates with `config.get_text_config().vocab_size`, which for
         # this model is the *source* vocabulary; the logits cover the target one. Show it the target size meanwhile.
@@ -638,6 +737,21 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
             return super()._beam_search(*args, **kwargs)
         finally:
             self.config.vocab_size = vocab_size
+
+
+class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqGenerationMixin, GRUSeq2SeqPreTrainedModel):
+    """The d2l translation model: `GRUSeq2SeqModel` + a linear head to the target vocabulary; loss and `generate()`."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.decoder.embedding.weight"}
+    # The Trainer passes `num_items_in_batch`, so gradient accumulation averages over all tokens of the step.
+    accepts_loss_kwargs = True
+
+    def __init__(self, config: GRUSeq2SeqConfig):
+        super().__init__(config)
+        self.model = GRUSeq2SeqModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.decoder_vocab_size)
+        self.post_init()
+        self.generation_config = self.default_generation_config(config)
 
     def get_output_embeddings(self):
         return self.lm_head
@@ -677,7 +791,7 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
         given_decoder_ids = decoder_input_ids
         if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)  # checked with the labels
-        if validate_ids:  # all ids at once, in one host sync
+        if validate_ids and not is_traced():  # all ids at once, in one host sync
             check_decoder_shape(decoder_input_ids, decoder_inputs_embeds)
             mask = None if encoder_outputs is not None else source_mask(input_ids, inputs_embeds, attention_mask)
             check_ids([
@@ -701,42 +815,6 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqPreTrainedModel, GenerationMi
             **{CACHE_FIELD: outputs[CACHE_FIELD] if CACHE_FIELD in outputs else None},
         )
         return out if return_dict is not False else out.to_tuple()
-
-    def prepare_inputs_for_generation(self, input_ids, cache=None, past_key_values=None, attention_mask=None,
-                                      encoder_outputs=None, use_cache=None, **kwargs):
-        """
-        The inputs of one `generate()` step: with a cache, only the tokens its state has not read yet (one per step);
-        without, the whole prefix. (Leaner than the generic version, which inspects `forward` at every step.)
-
-        Tokens after the prompt come from generate's own choice over this model's logits, so they are inside the
-        vocabulary: `validate_ids=False` skips their check, and with it a host sync per token. A prompt is the
-        user's: checked.
-        """
-        cache = _merge_cache_arguments(cache, past_key_values)
-        if cache is not None:
-            input_ids = input_ids[:, cache.seen_tokens:]
-        inputs = {"decoder_input_ids": input_ids, "encoder_outputs": encoder_outputs,
-                  "attention_mask": attention_mask, "use_cache": use_cache, "cache": cache,
-                  "validate_ids": bool(kwargs.get("is_first_iteration")) or cache is None}
-        inputs.update((k, v) for k, v in kwargs.items() if k in _GENERATE_FORWARD_KWARGS)
-        return inputs
-
-    @torch.no_grad()
-    def generate(self, inputs=None, *args, **kwargs):
-        """
-        `GenerationMixin.generate`, after refusing sources that hold no real token (only padding and special tokens,
-        as a tokenizer makes of an empty string): there is nothing to translate, and a model asked anyway writes a
-        confident sentence.
-
-        A caller's `max_new_tokens` replaces the generation config's `max_length` rather than overriding it with a
-        warning at every call, as Transformers does when both are set.
-        """
-        input_ids = inputs if inputs is not None and not inputs.is_floating_point() else kwargs.get("input_ids")
-        if input_ids is not None and kwargs.get("encoder_outputs") is None:
-            check_source_has_words(input_ids, kwargs.get("attention_mask"), self.config)
-        if kwargs.get("max_new_tokens") is not None and "max_length" not in kwargs:
-            kwargs["max_length"] = None
-        return super().generate(inputs, *args, **kwargs)
 
     # ------------------------------------------------------------------------------------------------------------
     # d2l conversion

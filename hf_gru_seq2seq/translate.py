@@ -31,6 +31,29 @@ def check_model_reference(name: str, flag: str = "--model") -> None:
         raise FileNotFoundError(f"{flag} {name}: no such folder")
 
 
+def load_onnx(model_name_or_path: str, quantized: bool = False):
+    """The ONNX Runtime model of an export and its tokenizer: `model_name_or_path` is the export itself (a folder
+    holding encoder_model.onnx, or a Hub repo of one) or a model folder or repo carrying it in `onnx/`."""
+    from .modeling_gru_seq2seq_onnx import GRUSeq2SeqOnnxForConditionalGeneration, onnx_file_names
+
+    check_model_reference(model_name_or_path)
+    folder = Path(model_name_or_path)
+    if folder.is_dir():
+        subfolder = "" if (folder / onnx_file_names(quantized)[0]).is_file() else "onnx"
+        if not (folder / subfolder / onnx_file_names(quantized)[0]).is_file():
+            raise FileNotFoundError(f"no {onnx_file_names(quantized)[0]} in {folder} or {folder / 'onnx'}: export "
+                                    f"with hf-gru-seq2seq-export-onnx {folder} {folder / 'onnx'}"
+                                    + (" --quantize" if quantized else ""))
+    else:  # a Hub repo: its own export, or one in its onnx/ folder
+        from huggingface_hub import file_exists
+
+        subfolder = "" if file_exists(model_name_or_path, onnx_file_names(quantized)[0]) else "onnx"
+    model = GRUSeq2SeqOnnxForConditionalGeneration.from_pretrained(model_name_or_path, subfolder=subfolder,
+                                                                   quantized=quantized)
+    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, subfolder=subfolder, trust_remote_code=True)
+    return model, tokenizer
+
+
 def load(model_name_or_path: str, device: str | None = None, trust_remote_code: bool = False, dtype=None):
     """Model (eval mode, on `device`: default CUDA when present) and its tokenizer."""
     check_model_reference(model_name_or_path)
@@ -76,9 +99,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--trust_remote_code", action="store_true", help="allow a tokenizer's saved code")
+    parser.add_argument("--onnx", action="store_true",
+                        help="translate with ONNX Runtime on the CPU, from an export (hf-gru-seq2seq-export-onnx): "
+                             "--model is the export, or a model folder or repo holding it in onnx/")
+    parser.add_argument("--quantized", action="store_true", help="with --onnx: the int8 graphs")
     args = parser.parse_args(argv)
 
-    model, tokenizer = load(args.model, args.device, args.trust_remote_code)
+    if args.onnx:
+        model, tokenizer = load_onnx(args.model, args.quantized)
+    elif args.quantized:
+        parser.error("--quantized goes with --onnx")
+    else:
+        model, tokenizer = load(args.model, args.device, args.trust_remote_code)
     if args.input:
         with open(args.input, encoding="utf-8") as f:
             text = f.read()

@@ -28,3 +28,18 @@ def hub_server():
 
     with HubServer() as hub:
         yield hub
+
+
+@pytest.fixture(scope="session")
+def number_words_model(tmp_path_factory):
+    """The README's main job as a new user runs it, with no flag at all (about a minute on a 2-core CPU), once per
+    session: the folder it writes, `outputs/number-words`."""
+    import subprocess
+    import sys
+
+    cwd = tmp_path_factory.mktemp("main-job")
+    env = {**os.environ, "PYTHONPATH": str(TESTS.parent)}
+    done = subprocess.run([sys.executable, str(TESTS.parent / "scripts" / "train.py")], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return cwd / "outputs" / "number-words"
