@@ -213,6 +213,20 @@ def _cudnn_runs_bf16_rnns() -> bool:
     return version is not None and version >= 91300
 
 
+def gru_autocast_dtype(policy: str, device_type: str) -> torch.dtype | None:
+    """
+    The dtype a GRU runs in under the current autocast for the precision policy `config.gru_autocast`, or None
+    where autocast's own choice stands: outside autocast, with policy "torch", or bf16 on CUDA with a cuDNN older
+    than 9.13 (which has no bf16 RNNs). "float32" keeps GRUs in float32, "match" runs them in autocast's dtype.
+    """
+    if policy == "torch" or not torch.is_autocast_enabled(device_type):
+        return None
+    dtype = torch.float32 if policy == "float32" else torch.get_autocast_dtype(device_type)
+    if device_type == "cuda" and dtype == torch.bfloat16 and not _cudnn_runs_bf16_rnns():
+        return None
+    return dtype
+
+
 def is_traced() -> bool:
     """True inside torch.compile, torch.export (and so the ONNX exporter) and TorchScript tracing: the graphs
     recorded there must not depend on the data, so the eager checks that read ids back are left out."""
@@ -246,9 +260,9 @@ class GRUStack(nn.RNNBase):
         `inputs` (B, T, D) from `state` (layers, B, H): all layers (`layer=None`, dropout between them in training),
         or only `layer` in one direction from a (1, B, H) state. Returns outputs (B, T, H) and the final state.
 
-        `policy` is `config.gru_autocast`: outside autocast, or with "torch", the GRU runs as autocast would run it;
-        otherwise autocast is switched off around it and inputs, state and weights are cast to the chosen dtype (the
-        weight casts are differentiable, as autocast's own are).
+        `policy` is `config.gru_autocast` (see `gru_autocast_dtype`): where it picks a dtype, autocast is switched off
+        around the GRU and inputs, state and weights are cast to it (the weight casts are differentiable, as
+        autocast's own are); elsewhere the GRU runs as autocast would run it.
         """
         layers = range(self.num_layers) if layer is None else [layer]
         if torch.compiler.is_exporting():
@@ -256,14 +270,12 @@ class GRUStack(nn.RNNBase):
         weights = list(self._flat_weights) if layer is None else self.layer_weights(layer, reverse)
         arguments = (True, len(layers), self.dropout if layer is None else 0.0, self.training,
                      self.bidirectional and layer is None, True)
-        device = inputs.device.type
-        if policy != "torch" and torch.is_autocast_enabled(device):
-            dtype = torch.float32 if policy == "float32" else torch.get_autocast_dtype(device)
-            if not (device == "cuda" and dtype == torch.bfloat16 and not _cudnn_runs_bf16_rnns()):
-                with torch.autocast(device, enabled=False):
-                    weights = [w.to(dtype) for w in weights]
-                    return torch._VF.gru(inputs.to(dtype), state.to(dtype), weights, *arguments)
-        return torch._VF.gru(inputs, state, weights, *arguments)
+        dtype = gru_autocast_dtype(policy, inputs.device.type)
+        if dtype is None:
+            return torch._VF.gru(inputs, state, weights, *arguments)
+        with torch.autocast(inputs.device.type, enabled=False):
+            weights = [w.to(dtype) for w in weights]
+            return torch._VF.gru(inputs.to(dtype), state.to(dtype), weights, *arguments)
 
 
 def _gru_cell(gates_x: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
