@@ -88,7 +88,9 @@ class GRUSeq2SeqConfig(PreTrainedConfig):
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GRUSeq2SeqConfig.dropout must lie in [0, 1), got {self.dropout!r}")
         if self.gru_autocast not in ("match", "float32", "torch"):
-            raise ValueError(f"GRUSeq2SeqConfig.gru_autocast must be 'match', 'float32' or 'torch', got {self.gru_autocast!r}")
+            raise ValueError(
+                f"GRUSeq2SeqConfig.gru_autocast must be 'match', 'float32' or 'torch', got {self.gru_autocast!r}"
+            )
         if self.init_std <= 0:
             raise ValueError(f"GRUSeq2SeqConfig.init_std must be positive, got {self.init_std!r}")
         # pad/eos are used on both sides; bos/decoder start feed the decoder only.

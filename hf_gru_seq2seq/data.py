@@ -400,9 +400,10 @@ def number_words_dataset(
     (`number_to_words`); columns `translation` ({"en", "fr"}) and `number`.
 
     Train holds every number of `basic_numbers()` (0 to 1,000, the round hundreds and thousands: what people try
-    first) `basic_repeats` times, and numbers drawn above 1,000 with `seed`; validation (`validation_size`) and test (`test_size`) are drawn
-    above 1,000 too, and no number is in two splits. The defaults (about 28,000 training pairs; 1-7 English and 1-11
-    French words, ~100 distinct words a language) are small enough to learn in a minute on a CPU.
+    first) `basic_repeats` times, and numbers drawn above 1,000 with `seed`; validation (`validation_size`) and test
+    (`test_size`) are drawn above 1,000 too, and no number is in two splits. The defaults (28,160 training pairs;
+    1-7 English and 1-11 French words, ~100 distinct words a language) are small enough to learn in a minute on a
+    CPU.
     """
     basics = basic_numbers(max_number)
     drawn = num_examples - len(basics)

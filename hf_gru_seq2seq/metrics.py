@@ -1,6 +1,6 @@
 """BLEU and chrF for `Seq2SeqTrainer(compute_metrics=...)`, through `evaluate`, offline.
 
-The metric is the `evaluate` module shipped in `metrics/translation_scores/` (sacrebleu's corpus BLEU, 13a
+The metric is the `evaluate` module shipped in `evaluate_modules/translation_scores/` (sacrebleu's corpus BLEU, 13a
 tokenization, and chrF), loaded from its local folder: nothing is fetched from the Hub.
 """
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import evaluate
 import numpy as np
 
-METRIC_DIR = Path(__file__).resolve().parent / "metrics" / "translation_scores"
+METRIC_DIR = Path(__file__).resolve().parent / "evaluate_modules" / "translation_scores"
 
 
 def load_translation_metric(**kwargs) -> evaluate.EvaluationModule:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import transformers
+from packaging import version
 from torch import nn
 from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
@@ -28,9 +30,44 @@ from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqM
 
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
 
-# Transformers 5.24 renamed the generation cache from `past_key_values` to `cache`, in `forward`'s arguments and in
-# the output classes. The outputs below store the cache under whichever name the installed version reads back.
+# ================================================================================================================
+# Compatibility with transformers 5.17-5.23, in one place. Each shim names the version that lets it go.
+# ================================================================================================================
+
+# 5.24 renamed generate()'s cache from `past_key_values` to `cache`, in `forward`'s arguments and in the output
+# classes: outputs store it under the name the installed version reads back, `forward` and
+# `prepare_inputs_for_generation` take both names. Goes when the lowest supported version is 5.24.
 CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
+
+
+def _merge_cache_arguments(cache, past_key_values):
+    """Accept the cache under its 5.24 name (`cache`) or its older one (`past_key_values`), never losing it."""
+    if cache is not None and past_key_values is not None and cache is not past_key_values:
+        raise ValueError("pass the decoder state as `cache` or as `past_key_values`, not both")
+    state = cache if cache is not None else past_key_values
+    if state is None or isinstance(state, GRUSeq2SeqCache):
+        return state
+    if isinstance(state, Cache) and state.get_seq_length() == 0:
+        return None  # an empty cache made by generic code: start from the encoder state
+    raise TypeError(f"GRUSeq2Seq models carry their state in a GRUSeq2SeqCache, got {type(state).__name__}")
+
+
+# 5.17's beam search sizes its candidates with `config.get_text_config().vocab_size`, which for this model is the
+# *source* vocabulary; the logits cover the target one. 5.18 reads the size off the logits. Goes at 5.18.
+_BEAM_SEARCH_READS_CONFIG_VOCAB = version.parse(transformers.__version__) < version.parse("5.18")
+
+
+class _BeamSearchOnTargetVocabulary:
+    """Beam search, on 5.17, shown a config whose `vocab_size` is the target one: on a shallow copy of the model with
+    a config of its own, so that nothing another call (another thread) reads ever changes."""
+
+    def _beam_search(self, *args, **kwargs):
+        if not _BEAM_SEARCH_READS_CONFIG_VOCAB or self.config.vocab_size == self.config.decoder_vocab_size:
+            return super()._beam_search(*args, **kwargs)
+        view = copy.copy(self)  # the same weights and submodules
+        view.config = copy.copy(self.config)
+        view.config.vocab_size = self.config.decoder_vocab_size
+        return super(_BeamSearchOnTargetVocabulary, view)._beam_search(*args, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -669,7 +706,7 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         return out if return_dict is not False else out.to_tuple()
 
 
-class GRUSeq2SeqGenerationMixin(GenerationMixin):
+class GRUSeq2SeqGenerationMixin(_BeamSearchOnTargetVocabulary, GenerationMixin):
     """
     What `generate()` needs from a GRU seq2seq model besides its `forward`, shared by the PyTorch model and its
     ONNX Runtime twin: the recurrent cache, the inputs of one step, translation defaults, and a guard against
@@ -739,17 +776,6 @@ class GRUSeq2SeqGenerationMixin(GenerationMixin):
         if kwargs.get("max_new_tokens") is not None and "max_length" not in kwargs:
             kwargs["max_length"] = None
         return super().generate(inputs, *args, **kwargs)
-
-    def _beam_search(self, *args, **kwargs):
-        # Transformers before 5.2x sizes the beam candidates with `config.get_text_config().vocab_size`, which for
-        # this model is the *source* vocabulary; the logits cover the target one. Show it the target size meanwhile.
-        vocab_size = self.config.vocab_size
-        self.config.vocab_size = self.config.decoder_vocab_size
-        try:
-            return super()._beam_search(*args, **kwargs)
-        finally:
-            self.config.vocab_size = vocab_size
-
 
 class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqGenerationMixin, GRUSeq2SeqPreTrainedModel):
     """The d2l translation model: `GRUSeq2SeqModel` + a linear head to the target vocabulary; loss and `generate()`."""
@@ -828,68 +854,6 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqGenerationMixin, GRUSeq2SeqPr
         )
         return out if return_dict is not False else out.to_tuple()
 
-    # ------------------------------------------------------------------------------------------------------------
-    # d2l conversion
-    # ------------------------------------------------------------------------------------------------------------
-
-    @classmethod
-    def from_d2l(cls, encoder: nn.Module, decoder: nn.Module, *, pad_token_id: int, bos_token_id: int,
-                 eos_token_id: int, **config_kwargs) -> "GRUSeq2SeqForConditionalGeneration":
-        """
-        Build the model equivalent to d2l's `Seq2SeqEncoder` / `Seq2SeqDecoder` pair (modules with `embedding`,
-        `rnn` and, for the decoder, `dense`). Sizes, layers and dropout are read off the modules.
-        """
-        if isinstance(decoder.dense.weight, nn.parameter.UninitializedParameter):
-            raise ValueError("the d2l decoder's LazyLinear `dense` is uninitialised: run one batch through it first")
-        state_dict = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
-        state_dict.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
-        rnn = encoder.rnn if isinstance(encoder.rnn, nn.GRU) else encoder.rnn.rnn  # d2l wraps nn.GRU in d2l.GRU
-        config_kwargs.setdefault("dropout", rnn.dropout)
-        return cls.from_d2l_state_dict(
-            state_dict, pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id,
-            **config_kwargs,
-        )
-
-    @classmethod
-    def from_d2l_state_dict(cls, state_dict: dict[str, torch.Tensor], *, pad_token_id: int, bos_token_id: int,
-                            eos_token_id: int, **config_kwargs) -> "GRUSeq2SeqForConditionalGeneration":
-        """
-        Build the model from the state dict of a d2l `EncoderDecoder`: keys `encoder.embedding.weight`,
-        `encoder.rnn.weight_ih_l0` (or `encoder.rnn.rnn.weight_ih_l0` when d2l's `GRU` wrapper holds the
-        `nn.GRU`), ..., `decoder.dense.weight`. Sizes come from the tensors; dropout is not stored there, so it is
-        the config default unless given.
-        """
-        state_dict = {k.replace(".rnn.rnn.", ".rnn."): v for k, v in state_dict.items()}
-        expected = ["encoder.embedding.weight", "encoder.rnn.weight_ih_l0", "decoder.embedding.weight",
-                    "decoder.rnn.weight_ih_l0", "decoder.dense.weight", "decoder.dense.bias"]
-        missing = [k for k in expected if k not in state_dict]
-        if missing:
-            raise ValueError(f"not a d2l GRU seq2seq state dict: missing {missing}")
-        vocab_size, embedding_size = state_dict["encoder.embedding.weight"].shape
-        decoder_vocab_size, hidden_size = state_dict["decoder.dense.weight"].shape
-        num_layers = sum(1 for k in state_dict if k.startswith("encoder.rnn.weight_ih_l") and "reverse" not in k)
-        config = GRUSeq2SeqConfig(
-            vocab_size=vocab_size, decoder_vocab_size=decoder_vocab_size, embedding_size=embedding_size,
-            hidden_size=hidden_size, num_hidden_layers=num_layers,
-            bidirectional_encoder=any("reverse" in k for k in state_dict if k.startswith("encoder.rnn.")),
-            pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **config_kwargs,
-        )
-        model = cls(config)
-        renamed = {}
-        for key, value in state_dict.items():
-            if key.startswith("decoder.dense."):
-                renamed["lm_head." + key.removeprefix("decoder.dense.")] = value
-            else:
-                renamed["model." + key] = value
-        model_keys = set(model.state_dict())
-        unexpected = sorted(set(renamed) - model_keys)
-        absent = sorted(model_keys - set(renamed))
-        if unexpected or absent:
-            raise ValueError(f"d2l state dict does not match the model: unexpected {unexpected}, missing {absent}")
-        model.load_state_dict(renamed)
-        return model.eval()
-
-
 def check_source_has_words(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, config) -> None:
     """`ValueError` naming the first row whose attended tokens are all padding or special tokens."""
     real = ~torch.isin(input_ids, torch.tensor([config.pad_token_id, config.bos_token_id, config.eos_token_id],
@@ -913,18 +877,6 @@ def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, num_items_in
     if torch.is_tensor(num_items_in_batch):
         num_items_in_batch = num_items_in_batch.to(losses.device)
     return losses / num_items_in_batch
-
-
-def _merge_cache_arguments(cache, past_key_values):
-    """Accept the cache under its 5.24 name (`cache`) or its older one (`past_key_values`), never losing it."""
-    if cache is not None and past_key_values is not None and cache is not past_key_values:
-        raise ValueError("pass the decoder state as `cache` or as `past_key_values`, not both")
-    state = cache if cache is not None else past_key_values
-    if state is None or isinstance(state, GRUSeq2SeqCache):
-        return state
-    if isinstance(state, Cache) and state.get_seq_length() == 0:
-        return None  # an empty cache made by generic code: start from the encoder state
-    raise TypeError(f"GRUSeq2Seq models carry their state in a GRUSeq2SeqCache, got {type(state).__name__}")
 
 
 # Extra `generate()` model kwargs that reach `forward`; the rest (e.g. `next_sequence_length`) are generate's own.

@@ -107,11 +107,9 @@ class GRUSeq2SeqOnnxForConditionalGeneration(GRUSeq2SeqGenerationMixin, PreTrain
         path = str(pretrained_model_name_or_path)
         if config is None:
             config = GRUSeq2SeqConfig.from_pretrained(path, subfolder=subfolder, **hub)
-        sessions = [
-            onnxruntime.InferenceSession(cached_file(path, name, subfolder=subfolder, **hub), sess_options=session_options,
-                                         providers=providers or ["CPUExecutionProvider"])
-            for name in onnx_file_names(quantized)
-        ]
+        files = [cached_file(path, name, subfolder=subfolder, **hub) for name in onnx_file_names(quantized)]
+        sessions = [onnxruntime.InferenceSession(f, sess_options=session_options,
+                                                 providers=providers or ["CPUExecutionProvider"]) for f in files]
         model = cls(config, *sessions)
         try:
             model.generation_config = GenerationConfig.from_pretrained(path, subfolder=subfolder, **hub)

@@ -14,8 +14,11 @@ import torch
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
+from .modeling_gru_seq2seq import GRUSeq2SeqGenerationMixin
 
 CONFIG = GRUSeq2SeqConfig()
+# The beam size of the final scores and of the saved generation config: the model's translation default.
+FINAL_NUM_BEAMS = GRUSeq2SeqGenerationMixin.default_generation_config(CONFIG).num_beams
 # The config fields a trained model takes from the flags of the same names.
 MODEL_FIELDS = ("embedding_size", "hidden_size", "num_hidden_layers", "dropout", "bidirectional_encoder",
                 "reverse_source", "tie_word_embeddings", "init_std", "gru_autocast")
@@ -101,8 +104,9 @@ class DataTrainingArguments:
     max_predict_samples: int | None = field(default=None, metadata={"help": "Use only the first N test pairs."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenizing."})
     final_num_beams: int = field(
-        default=4, metadata={"help": "Beam size of the final evaluation and of the saved generation config; greedy "
-                                     "decoding is scored too."})
+        default=FINAL_NUM_BEAMS,
+        metadata={"help": "Beam size of the final evaluation and of the saved generation config; greedy decoding is "
+                          "scored too."})
     bleu_lowercase: bool = field(default=False, metadata={"help": "Case-insensitive BLEU and chrF."})
     dataset_display_name: str | None = field(default=None, metadata={"help": "The data's name on the model card."})
     dataset_license: str | None = field(default=None, metadata={"help": "The data's license on the model card."})
@@ -133,7 +137,7 @@ TRAINING_DEFAULTS = dict(
     save_total_limit=2,
     logging_steps=25,
     predict_with_generate=True,
-    generation_num_beams=1,
+    generation_num_beams=1,  # evaluation during training decodes greedily, for speed; the final one both ways
     report_to="none",
     train_sampling_strategy="group_by_length",
     dataloader_num_workers=0,

@@ -9,6 +9,7 @@ import torch
 from d2l_reference import D2LDecoder, D2LEncoder, d2l_greedy, d2l_teacher_forced_logits
 
 from hf_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
+from hf_gru_seq2seq.convert import from_d2l
 
 REPO = Path(__file__).resolve().parents[1]
 PAD, BOS, EOS = 0, 1, 2
@@ -28,7 +29,7 @@ def test_d2l_shapes_and_parameter_names():
     outputs, state = encoder(X)
     assert outputs.shape == (7, 4, 16) and state.shape == (2, 4, 16)
     assert d2l_teacher_forced_logits(encoder, decoder, X, X).shape == (4, 7, 10)
-    model = GRUSeq2SeqForConditionalGeneration.from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
+    model = from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
                                                         eos_token_id=EOS)
     enc = model.get_encoder()(X)
     assert enc.last_hidden_state.shape == (4, 7, 16) and enc.final_state.shape == (4, 2, 16)  # batch-first
@@ -44,7 +45,7 @@ def test_d2l_shapes_and_parameter_names():
 @pytest.mark.parametrize("tgt_vocab", [10, 13])
 def test_from_d2l_teacher_forced_logits_match(wrapped, tgt_vocab):
     encoder, decoder = d2l_pair(wrapped=wrapped, tgt_vocab=tgt_vocab)
-    model = GRUSeq2SeqForConditionalGeneration.from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
+    model = from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
                                                         eos_token_id=EOS)
     assert model.config.dropout == pytest.approx(0.1) and model.config.decoder_vocab_size == tgt_vocab
     X = torch.randint(3, 10, (4, 7))
@@ -56,7 +57,7 @@ def test_from_d2l_teacher_forced_logits_match(wrapped, tgt_vocab):
 
 def test_greedy_generate_matches_d2l_prediction_with_fixed_context():
     encoder, decoder = d2l_pair(seed=3)
-    model = GRUSeq2SeqForConditionalGeneration.from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
+    model = from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
                                                         eos_token_id=EOS)
     X = torch.randint(3, 10, (6, 5))
     expected = d2l_greedy(encoder, decoder, X, BOS, num_steps=8)
@@ -71,7 +72,7 @@ def test_greedy_generate_matches_d2l_prediction_with_fixed_context():
 def test_context_is_fixed_not_read_from_the_current_state():
     """The older d2l prediction read the context from the decoder's current top-layer state; ours must not."""
     encoder, decoder = d2l_pair(seed=1)
-    model = GRUSeq2SeqForConditionalGeneration.from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
+    model = from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
                                                         eos_token_id=EOS)
     X = torch.randint(3, 10, (3, 5))
     Y = torch.randint(3, 10, (3, 4))
@@ -92,7 +93,7 @@ def test_from_d2l_refuses_a_lazy_dense_layer():
     encoder, decoder = d2l_pair()
     decoder.dense = torch.nn.LazyLinear(10)
     with pytest.raises(ValueError, match="LazyLinear"):
-        GRUSeq2SeqForConditionalGeneration.from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
+        from_d2l(encoder, decoder, pad_token_id=PAD, bos_token_id=BOS,
                                                     eos_token_id=EOS)
 
 
@@ -112,9 +113,9 @@ def test_convert_script_round_trip(tmp_path, wrapped):
 
 
 def test_convert_refuses_pickled_objects_and_foreign_state_dicts(tmp_path):
-    from hf_gru_seq2seq.convert import convert_d2l_checkpoint
-
     import argparse
+
+    from hf_gru_seq2seq.convert import convert_d2l_checkpoint
 
     torch.save({"x": argparse.Namespace(code="not a tensor")}, tmp_path / "evil.pt")  # needs unpickling a class
     with pytest.raises(Exception, match="(?i)weights_only|unsupported|global"):

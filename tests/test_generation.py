@@ -46,7 +46,8 @@ def test_same_output_with_and_without_cache(setup, options):
     assert torch.equal(cached, uncached)
 
 
-@pytest.mark.parametrize("options", [{"top_k": 5}, {"top_p": 0.8}, {"temperature": 0.7}, {"temperature": 1.3, "top_k": 8,
+@pytest.mark.parametrize("options", [{"top_k": 5}, {"top_p": 0.8}, {"temperature": 0.7},
+                                     {"temperature": 1.3, "top_k": 8,
                                      "top_p": 0.9}, {"num_beams": 2, "top_k": 6}], ids=str)
 def test_sampling_is_the_same_with_and_without_cache_under_one_seed(setup, options):
     model, ids, mask = setup
@@ -262,3 +263,17 @@ def test_generate_refuses_a_source_holding_no_real_token(setup):
         generate(model, blank, blank_mask)
     with pytest.raises(ValueError, match="row 0 holds no real token"):
         generate(model, torch.tensor([[BOS, EOS]]), None)
+
+
+def test_beam_search_leaves_the_config_alone(setup):
+    """Beam search over a target vocabulary smaller than the source one never changes what other calls (other
+    threads) read from the model's config, on any supported Transformers version."""
+    model, ids, mask = setup
+    seen = []
+    handle = model.register_forward_pre_hook(lambda module, args: seen.append(model.config.vocab_size))
+    try:
+        generate(model, ids, mask, num_beams=3)
+    finally:
+        handle.remove()
+    assert model.config.vocab_size != model.config.decoder_vocab_size
+    assert seen and set(seen) == {model.config.vocab_size}

@@ -9,7 +9,7 @@ from datasets import Dataset
 from transformers import EvalPrediction
 
 from hf_gru_seq2seq.metrics import build_compute_metrics, load_translation_metric
-from hf_gru_seq2seq.tokenization import train_tokenizer
+from hf_gru_seq2seq.vocabulary import train_tokenizer
 
 PREDICTIONS = ["The cat sat on the mat.", "il fait froid", "Where is the station?", "I am very happy today."]
 REFERENCES = ["The cat is sitting on the mat.", "Il fait froid.", "where is the station?", "Today I am very happy."]

@@ -154,7 +154,7 @@ def number_words_export(number_words_model, tmp_path_factory):
                            str(out), "--quantize"], capture_output=True, text=True, timeout=600,
                           env=SCRIPT_ENV)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1].startswith(f"Exported decoder_model.onnx, decoder_model_quantized.onnx")
+    assert done.stdout.strip().splitlines()[-1].startswith("Exported decoder_model.onnx, decoder_model_quantized.onnx")
     return out
 
 

@@ -4,7 +4,6 @@ limits, and the remote-code copy saved beside a model."""
 import json
 
 import pytest
-import torch
 from model_tester import GRUSeq2SeqModelTester, tiny_tokenizer
 from transformers import pipeline
 
@@ -72,7 +71,8 @@ def test_transformers_4_task_names_are_declared(saved):
     assert len({json.dumps(entry, sort_keys=True) for entry in pipelines.values()}) == 1
 
 
-@pytest.mark.parametrize("task, key", [("translation", "translation_text"), ("translation_en_to_fr", "translation_text"),
+@pytest.mark.parametrize("task, key", [("translation", "translation_text"),
+                                       ("translation_en_to_fr", "translation_text"),
                                        ("text2text-generation", "generated_text")])
 def test_pipeline_tasks_of_transformers_4_work(saved, task, key):
     reference = pipeline("translation", model=str(saved), trust_remote_code=True, device="cpu")

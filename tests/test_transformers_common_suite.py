@@ -12,14 +12,12 @@ classes there while they run, as the library would.
 
 import unittest
 
-from transformers.models.auto import modeling_auto
-
 import pytest
 import torch
+import transformers_common
+from transformers.models.auto import modeling_auto
 
 from hf_gru_seq2seq import GRUSeq2SeqConfig, GRUSeq2SeqForConditionalGeneration, GRUSeq2SeqModel
-
-import transformers_common
 
 try:
     test_modeling_common, test_configuration_common = transformers_common.load()

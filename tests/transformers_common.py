@@ -32,23 +32,25 @@ PACKAGE = "transformers_common_tests"
 STAND_INS = {
     "__init__.py": "",
     "exporters/__init__.py": "",
-    "exporters/test_export.py": '''"""Stand-in (hf-gru-seq2seq): the sdist lacks tests/exporters; its export tests are not run."""
+    "exporters/test_export.py": '''"""Stand-in (hf-gru-seq2seq): the sdist lacks tests/exporters; its export tests
+are not run."""
 
 
 class ExportTesterMixin:
     pass
 ''',
     "generation/__init__.py": "",
-    "generation/test_utils.py": '''"""Stand-in (hf-gru-seq2seq): the sdist lacks tests/generation; its generate tests are not run (the project's
-own tests cover generate())."""
+    "generation/test_utils.py": '''"""Stand-in (hf-gru-seq2seq): the sdist lacks tests/generation; its generate
+tests are not run (the project's own tests cover generate())."""
 
 
 class GenerationTesterMixin:
     pass
 ''',
     "utils/__init__.py": "",
-    "utils/test_configuration_utils.py": '''"""Stand-in (hf-gru-seq2seq): the sdist lacks tests/utils. Arguments every `PreTrainedConfig` takes, each with
-a value other than its default, for `ConfigTester.check_config_arguments_init`."""
+    "utils/test_configuration_utils.py": '''"""Stand-in (hf-gru-seq2seq): the sdist lacks tests/utils. Arguments
+every `PreTrainedConfig` takes, each with a value other than its default, for
+`ConfigTester.check_config_arguments_init`."""
 
 config_common_kwargs = {
     "return_dict": False,
@@ -67,7 +69,8 @@ class Unavailable(RuntimeError):
 
 
 def cache_dir(version: str = transformers.__version__) -> Path:
-    root = os.environ.get("HF_GRU_SEQ2SEQ_TEST_CACHE") or Path.home() / ".cache" / "hf-gru-seq2seq" / "transformers-tests"
+    default = Path.home() / ".cache" / "hf-gru-seq2seq" / "transformers-tests"
+    root = os.environ.get("HF_GRU_SEQ2SEQ_TEST_CACHE") or default
     return Path(root) / version
 
 

@@ -17,7 +17,8 @@ sys.meta_path.insert(0, _NoPackage())
 '''
 
 
-def run_without_package(code: str, env: dict | None = None, timeout: int = 300, cwd=None) -> subprocess.CompletedProcess:
+def run_without_package(code: str, env: dict | None = None, timeout: int = 300,
+                        cwd=None) -> subprocess.CompletedProcess:
     """Run `code` with the package hidden; raise with its output if it fails. Returns the finished process."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), **(env or {})}
     full_env.pop("PYTHONPATH", None)  # the checkout must not leak in either

@@ -7,7 +7,7 @@ from datasets import Dataset, DatasetDict
 from transformers import AutoTokenizer
 
 from hf_gru_seq2seq import GRUSeq2SeqConfig
-from hf_gru_seq2seq.tokenization import tokenize_dataset, train_tokenizer
+from hf_gru_seq2seq.vocabulary import tokenize_dataset, train_tokenizer
 
 SENTENCES = [
     ("Go.", "Va !"), ("Hi.", "Salut !"), ("I'm cold.", "J'ai froid."), ("Hello, world!", "Bonjour, le monde !"),
