@@ -232,6 +232,18 @@ def check_decoder_shape(decoder_input_ids, decoder_inputs_embeds) -> None:
                          f"got {tuple(given.shape)}")
 
 
+def decoder_start_state(final_state, cache, decoder_input_ids, decoder_inputs_embeds) -> torch.Tensor:
+    """The state the decoder reads its tokens from: the cache's, else the encoder's final state, (L, B, H)."""
+    batch = (decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds).shape[0]
+    if final_state.shape[0] != batch:
+        raise ValueError(f"encoder batch {final_state.shape[0]} != decoder batch {batch}")
+    if cache is None or cache.state is None:
+        return final_state.transpose(0, 1).contiguous()
+    if cache.state.shape[1] != batch:
+        raise ValueError(f"cache batch {cache.state.shape[1]} != decoder batch {batch}")
+    return cache.state
+
+
 def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
     """Decoder inputs for teacher forcing: `[start, y_0, ..., y_{T-2}]`, with -100 replaced by padding."""
     shifted = labels.new_empty(labels.shape)
@@ -665,8 +677,8 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
             `generate()` turns it off for the tokens it chose itself.
         """
         cache = _merge_cache_arguments(cache, past_key_values)
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else \
-            self.config.output_hidden_states
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         use_cache = use_cache if use_cache is not None else self.config.use_cache
         check_decoder_shape(decoder_input_ids, decoder_inputs_embeds)
         if encoder_outputs is None:
@@ -679,19 +691,10 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
             check_ids([("decoder_input_ids", decoder_input_ids, self.config.decoder_vocab_size, None)])
 
         final_state = encoder_outputs.final_state  # (B, L, H)
-        batch = (decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds).shape[0]
-        if final_state.shape[0] != batch:
-            raise ValueError(f"encoder batch {final_state.shape[0]} != decoder batch {batch}")
-        if cache is None or cache.state is None:
-            start = final_state.transpose(0, 1).contiguous()  # (L, B, H)
-        else:
-            start = cache.state
-            if start.shape[1] != batch:
-                raise ValueError(f"cache batch {start.shape[1]} != decoder batch {batch}")
+        start = decoder_start_state(final_state, cache, decoder_input_ids, decoder_inputs_embeds)  # (L, B, H)
         hidden, new_state, decoder_hidden_states = self.decoder(
             decoder_input_ids, start, final_state[:, -1], decoder_inputs_embeds, output_hidden_states
         )  # (B, T, H), (L, B, H)
-
         new_cache = None
         if use_cache:
             new_cache = cache if cache is not None else GRUSeq2SeqCache()
