@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What one lent GPU session runs, as two calls of the device tool's `run` on the same warm machine:
-#   `device_run.sh bench`: benchmarks/gpu.py, alone on the GPU (its timings are the README's "Performance");
+#   `device_run.sh bench`: `python -m benchmarks gpu`, alone on the GPU (its timings are the README's "Performance"),
+#      with its compiled-decoding rows (`compiled`: greedy generate() with Transformers' CompileConfig(fullgraph=True));
 #   `device_run.sh train`: four Tatoeba trainings at once (the README's "Results"): the d2l-size recipe with a BPE
 #      and with a word-level tokenizer, the same with batch 64 (twice the updates in the same 10 epochs), and a larger
-#      model; then the half-precision match rate of the d2l-size model.
+#      model; then the half-precision match rate of the d2l-size model (`python -m benchmarks match`).
 # Needs, in the checkout: .whl/ (datasets, evaluate, dill, multiprocess from ../shared/device-wheels/base) and
 # .data/fra-eng.txt. Writes under $OUT (or ./device-out).
 set -u
@@ -14,7 +15,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/env
 python3 -c "import torch, transformers; print(torch.__version__, torch.backends.cudnn.version(), transformers.__version__)" >> "$OUT/env.txt" 2>&1
 
 if [ "${1:-}" = bench ]; then
-  timeout "${BENCH_SECONDS:-240}" python3 benchmarks/gpu.py --out "$OUT/bench" > "$OUT/bench.log" 2>&1
+  # --max-seconds (default 270) skips rows that would not fit; the timeout is the last guard.
+  timeout "${BENCH_SECONDS:-300}" python3 -m benchmarks gpu --out "$OUT/bench" > "$OUT/bench.log" 2>&1
   echo "bench exit $?" >> "$OUT/env.txt"
   exit 0
 fi
@@ -42,7 +44,7 @@ run d2l-word --tokenizer_type word --lowercase &
 run d2l-b64 --per_device_train_batch_size 64 &
 run large --embedding_size 512 --hidden_size 1024 --dropout 0.3 --per_device_train_batch_size 256 --num_train_epochs 8 &
 wait
-timeout 60 python3 benchmarks/half_precision_match.py --model /tmp/d2l-bpe --tatoeba_file $DATA > /tmp/match.json 2>/tmp/match.log
+timeout 60 python3 -m benchmarks match --model /tmp/d2l-bpe --tatoeba_file $DATA > /tmp/match.json 2>/tmp/match.log
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1]); runs = {}

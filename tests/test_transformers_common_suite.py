@@ -31,56 +31,25 @@ ids_tensor = test_modeling_common.ids_tensor
 
 
 class GRUSeq2SeqModelTester:
-    def __init__(
-        self,
-        parent,
-        batch_size=13,
-        seq_length=7,
-        decoder_seq_length=7,
-        is_training=True,
-        vocab_size=99,
-        decoder_vocab_size=None,
-        hidden_size=32,
-        num_hidden_layers=2,
-        dropout=0.1,
-        bidirectional_encoder=False,
-        reverse_source=False,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    ):
+    """Tiny configs and inputs for the common tests, which read the settings below as attributes."""
+
+    DEFAULTS = dict(batch_size=13, seq_length=7, decoder_seq_length=7, is_training=True, vocab_size=99,
+                    decoder_vocab_size=None, hidden_size=32, num_hidden_layers=2, dropout=0.1,
+                    bidirectional_encoder=False, reverse_source=False, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    CONFIG_FIELDS = ("vocab_size", "decoder_vocab_size", "embedding_size", "hidden_size", "num_hidden_layers",
+                     "dropout", "bidirectional_encoder", "reverse_source", "pad_token_id", "bos_token_id",
+                     "eos_token_id")
+
+    def __init__(self, parent, **settings):
         self.parent = parent
-        self.batch_size = batch_size
-        self.seq_length = seq_length
-        self.encoder_seq_length = seq_length
-        self.decoder_seq_length = decoder_seq_length
-        self.is_training = is_training
-        self.vocab_size = vocab_size
-        self.decoder_vocab_size = decoder_vocab_size or vocab_size
-        self.hidden_size = hidden_size
-        self.embedding_size = hidden_size  # the common tests read the embedding output's width as hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.dropout = dropout
-        self.bidirectional_encoder = bidirectional_encoder
-        self.reverse_source = reverse_source
-        self.pad_token_id = pad_token_id
-        self.bos_token_id = bos_token_id
-        self.eos_token_id = eos_token_id
+        for name, value in {**self.DEFAULTS, **settings}.items():
+            setattr(self, name, value)
+        self.decoder_vocab_size = self.decoder_vocab_size or self.vocab_size
+        self.encoder_seq_length = self.seq_length
+        self.embedding_size = self.hidden_size  # the common tests read the embedding output's width as hidden_size
 
     def get_config(self):
-        return GRUSeq2SeqConfig(
-            vocab_size=self.vocab_size,
-            decoder_vocab_size=self.decoder_vocab_size,
-            embedding_size=self.embedding_size,
-            hidden_size=self.hidden_size,
-            num_hidden_layers=self.num_hidden_layers,
-            dropout=self.dropout,
-            bidirectional_encoder=self.bidirectional_encoder,
-            reverse_source=self.reverse_source,
-            pad_token_id=self.pad_token_id,
-            bos_token_id=self.bos_token_id,
-            eos_token_id=self.eos_token_id,
-        )
+        return GRUSeq2SeqConfig(**{name: getattr(self, name) for name in self.CONFIG_FIELDS})
 
     def prepare_config_and_inputs(self):
         # Real tokens avoid the special ids; every row ends in </s>, then right padding of 0 to 3 tokens.
