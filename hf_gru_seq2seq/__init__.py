@@ -25,12 +25,24 @@ GRUSeq2SeqConfig.register_for_auto_class()
 GRUSeq2SeqModel.register_for_auto_class("AutoModel")
 GRUSeq2SeqForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
 
+
+
+def __getattr__(name):
+    # The ONNX Runtime model imports onnxruntime (the `onnx` extra): loaded on first use only.
+    if name == "GRUSeq2SeqOnnxForConditionalGeneration":
+        from .modeling_gru_seq2seq_onnx import GRUSeq2SeqOnnxForConditionalGeneration
+
+        return GRUSeq2SeqOnnxForConditionalGeneration
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "GRUSeq2SeqCache",
     "GRUSeq2SeqConfig",
     "GRUSeq2SeqEncoderOutput",
     "GRUSeq2SeqForConditionalGeneration",
     "GRUSeq2SeqModel",
+    "GRUSeq2SeqOnnxForConditionalGeneration",
     "GRUSeq2SeqPreTrainedModel",
     "GRUSeq2SeqTranslationPipeline",
 ]

@@ -16,7 +16,9 @@ Put the folder in a model repo's `onnx/` subfolder to share it beside the PyTorc
 """
 
 import argparse
+import logging
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -57,17 +59,29 @@ class DecoderStepGraph(nn.Module):
 def _export(module: nn.Module, args: tuple, path: Path, input_names, output_names, dynamic_shapes, opset: int):
     import onnx
 
-    program = torch.onnx.export(module.eval(), args, dynamo=True, opset_version=opset, input_names=input_names,
-                                output_names=output_names, dynamic_shapes=dynamic_shapes)
+    exporter_log = logging.getLogger("torch.onnx")  # e.g. "torchvision is not installed. Skipping ..."
+    level, exporter_log.level = exporter_log.level, logging.ERROR
+    try:
+        with warnings.catch_warnings():  # the exporter's notes on axis names and its deprecations: not the user's
+            warnings.filterwarnings("ignore", message="# The axis name")
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            program = torch.onnx.export(module.eval(), args, dynamo=True, opset_version=opset,
+                                        input_names=input_names, output_names=output_names,
+                                        dynamic_shapes=dynamic_shapes, verbose=False)
+    finally:
+        exporter_log.level = level
     program.save(str(path))
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
-    # The exporter can silently fix a dynamic size to the example's (after an earlier torch.export in the same
-    # process): refuse a graph whose batch is not symbolic rather than ship one that fails on other batches.
-    batch = model.graph.input[0].type.tensor_type.shape.dim[0]
-    if not batch.dim_param:
-        raise RuntimeError(f"the exporter fixed the batch size of {path.name} to {batch.dim_value}: export in a fresh "
-                           "process (hf-gru-seq2seq-export-onnx)")
+    # The exporter can fix a dynamic size to the example's without a word (seen after an earlier torch.export of
+    # an nn.GRU in the same process): refuse such a graph rather than ship one that fails on other sizes.
+    inputs = {i.name: i.type.tensor_type.shape.dim for i in model.graph.input}
+    for name, axes in dynamic_shapes.items():
+        fixed = [axis for axis in axes if not inputs[name][axis].dim_param]
+        if fixed:
+            raise RuntimeError(f"the exporter fixed axis {fixed[0]} of {name} in {path.name} to "
+                               f"{inputs[name][fixed[0]].dim_value}: export in a fresh process "
+                               "(hf-gru-seq2seq-export-onnx)")
 
 
 def export_onnx(model_name_or_path: str, output_dir, quantize: bool = False, opset: int = OPSET) -> Path:
@@ -105,9 +119,14 @@ def quantize_int8(folder) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     folder = Path(folder)
-    for source, target in zip(onnx_file_names(), onnx_file_names(quantized=True)):
-        quantize_dynamic(folder / source, folder / target, weight_type=QuantType.QInt8,
-                         extra_options={"EnableSubgraph": True})
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # its advice to pre-process first is for convolutional models
+    try:
+        for source, target in zip(onnx_file_names(), onnx_file_names(quantized=True)):
+            quantize_dynamic(folder / source, folder / target, weight_type=QuantType.QInt8,
+                             extra_options={"EnableSubgraph": True})
+    finally:
+        root.level = level
 
 
 def _write_companions(model, tokenizer, out: Path) -> None:

@@ -537,3 +537,35 @@ def test_save_pretrained_declares_the_pipeline_only_for_models_that_translate(tm
     modeling = ast.parse((ROOT / "hf_gru_seq2seq" / "modeling_gru_seq2seq.py").read_text())
     top_level = [node.module for node in modeling.body if isinstance(node, ast.ImportFrom) and node.level]
     assert top_level == ["configuration_gru_seq2seq"]
+
+
+def test_an_onnx_export_travels_in_the_onnx_subfolder(hub, tmp_path):
+    """A model folder holding its export in onnx/ is pushed in one commit, graphs beside the weights; a machine
+    without the package then translates with ONNX Runtime from `subfolder="onnx"`, as PyTorch does."""
+    from hf_gru_seq2seq.onnx_export import export_onnx
+
+    folder = tmp_path / "model"
+    model = GRUSeq2SeqModelTester(bidirectional_encoder=True).model(reverse_source=True, logit_scale=4.0)
+    model.save_pretrained(folder)
+    tiny_tokenizer().save_pretrained(folder)
+    export_onnx(str(folder), folder / "onnx")
+    batch = tiny_tokenizer()(SENTENCES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = model.generate(**batch, num_beams=2, max_new_tokens=6)
+    run_client(hub, f"""
+from hf_gru_seq2seq.hub import push_to_hub
+push_to_hub({str(folder)!r}, "alice/gru-onnx")
+""", tmp_path / "push", package=True)
+    files = hub.files("alice/gru-onnx")
+    assert {"model.safetensors", "onnx/encoder_model.onnx", "onnx/decoder_model.onnx", "onnx/config.json",
+            "onnx/tokenizer.json", "onnx/modeling_gru_seq2seq_onnx.py", "modeling_gru_seq2seq_onnx.py"} <= set(files)
+    assert len(hub.repos["alice/gru-onnx"].history("main")) == 2  # the initial commit and the push
+    report, _ = run_client(hub, """
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+model = AutoModelForSeq2SeqLM.from_pretrained("alice/gru-onnx", subfolder="onnx", trust_remote_code=True)
+tokenizer = AutoTokenizer.from_pretrained("alice/gru-onnx", subfolder="onnx", trust_remote_code=True)
+ids = model.generate(**tokenizer(SENTENCES, padding=True, return_tensors="pt"), num_beams=2, max_new_tokens=6)
+report(cls=type(model).__name__, ids=ids.tolist())
+""", tmp_path / "pull")
+    assert report["cls"] == "GRUSeq2SeqOnnxForConditionalGeneration"
+    assert report["ids"] == expected.tolist()
