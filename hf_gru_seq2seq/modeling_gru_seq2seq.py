@@ -12,7 +12,8 @@ token (a GRU is causal, so what follows a position never changes it).
 Teacher forcing runs the decoder GRU over the whole target in one fused call; `generate()` feeds one token per
 step and carries the GRU state in a `GRUSeq2SeqCache`, so each new token costs the same whatever was decoded.
 
-This file travels to the Hub as remote code: it imports only torch, transformers and the configuration.
+This file travels to the Hub as remote code: it imports only torch, transformers (and packaging, which transformers
+requires) and the configuration.
 """
 
 import copy
@@ -103,7 +104,7 @@ class GRUSeq2SeqCache(Cache):
     `seen_tokens` decoder tokens, or None before the first step, which starts from the encoder's final state. Beam
     search reorders it along the batch dimension.
 
-    Compileable: outside autograd the state is written in place (`update`), so a compiled decoding step, CUDA graphs
+    Compileable: outside autograd the state is written in place (`advance`), so a compiled decoding step, CUDA graphs
     included, finds it at the same address every step; this is what lets `generate()` use Transformers' compiled
     decoding. A recurrent state cannot forget tokens, so cropping (assisted decoding) is refused rather than done
     wrong.
@@ -123,7 +124,7 @@ class GRUSeq2SeqCache(Cache):
     def __len__(self):
         return 0 if self.state is None else self.state.shape[0]
 
-    def update(self, new_state: torch.Tensor, new_tokens: int) -> None:
+    def advance(self, new_state: torch.Tensor, new_tokens: int) -> None:
         """Hold `new_state`, the state after `new_tokens` more decoder tokens."""
         if (self.state is not None and not torch.is_grad_enabled() and self.state.shape == new_state.shape
                 and self.state.dtype == new_state.dtype):
@@ -698,7 +699,7 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         new_cache = None
         if use_cache:
             new_cache = cache if cache is not None else GRUSeq2SeqCache()
-            new_cache.update(new_state, hidden.shape[1])
+            new_cache.advance(new_state, hidden.shape[1])
         out = Seq2SeqModelOutput(
             last_hidden_state=hidden,
             decoder_hidden_states=decoder_hidden_states,

@@ -136,7 +136,7 @@ class GRUSeq2SeqOnnxForConditionalGeneration(GRUSeq2SeqGenerationMixin, PreTrain
         use_cache = use_cache if use_cache is not None else self.config.use_cache
         if use_cache:
             cache = cache if cache is not None else GRUSeq2SeqCache()
-            cache.update(torch.from_numpy(feed["state"]), ids.shape[1])
+            cache.advance(torch.from_numpy(feed["state"]), ids.shape[1])
         out = Seq2SeqLMOutput(logits=logits, **{CACHE_FIELD: cache if use_cache else None})
         return out if return_dict is not False else out.to_tuple()
 
