@@ -8,7 +8,8 @@ Translates the test split (the built-in number-words one, or the Tatoeba protoco
 lowercased as the README's results are) with PyTorch `generate()` on the CPU, ONNX Runtime fp32 and ONNX Runtime int8
 (the model's ONNX export, made in a temporary folder unless `--onnx` names one), each greedily and with 4 beams (the
 rest of the decoding, such as the length limit, from the model's generation config). Prints JSON: BLEU, chrF and
-exact match of each, the int8 - fp32 BLEU change, and the share of sentences identical to PyTorch's output.
+exact match of each, the int8 - fp32 BLEU change, the share of sentences identical to PyTorch's output, and the
+largest step-logit difference from PyTorch's along the references (teacher-forced).
 """
 
 from __future__ import annotations
@@ -69,6 +70,23 @@ def translations(translators: dict, tokenizer, sources: list[str], batch_size: i
             for name, model in translators.items()}
 
 
+@torch.no_grad()
+def step_logits_gap(translators: dict, tokenizer, sources: list[str], references: list[str], batch_size: int) -> dict:
+    """The largest |logit| difference from PyTorch's of each ONNX Runtime decoder, every step of every reference
+    decoded teacher-forced (pad positions left out)."""
+    model, gaps = translators["pytorch"], {name: 0.0 for name in translators if name != "pytorch"}
+    for start in range(0, len(sources), batch_size):
+        inputs = tokenizer(sources[start:start + batch_size], return_tensors="pt", padding=True)
+        labels = tokenizer(text_target=references[start:start + batch_size], return_tensors="pt", padding=True)
+        decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels["input_ids"])
+        real = labels["attention_mask"].bool()  # (B, T)
+        expected = model(**inputs, decoder_input_ids=decoder_input_ids).logits[real]
+        for name in gaps:
+            got = translators[name](**inputs, decoder_input_ids=decoder_input_ids).logits[real]
+            gaps[name] = max(gaps[name], float((got - expected).abs().max()))
+    return gaps
+
+
 def _scores(metric, lines: list[str], references: list[str], lowercase: bool) -> dict:
     result = metric.compute(predictions=lines, references=[[r] for r in references], lowercase=lowercase)
     return {k: round(result[k], 2) for k in SCORES}
@@ -103,10 +121,12 @@ def main(argv: list[str] | None = None) -> dict:
             export_onnx_fresh(Path(args.model), onnx_dir)
         translators = {"pytorch": model, **load_onnx_models(onnx_dir, args.threads or torch.get_num_threads())}
         outputs = translations(translators, tokenizer, sources, args.batch_size)
+        gaps = step_logits_gap(translators, tokenizer, sources, references, args.batch_size)
     lowercase = bool(args.tatoeba_file)
     result = {"model": args.model, "data": data, "sentences": len(sources), "bleu_lowercase": lowercase,
               "decodings": {d: {"num_beams": b} for d, b in DECODINGS.items()},
-              **summarise(outputs, references, lowercase), "versions": versions("onnxruntime"),
+              **summarise(outputs, references, lowercase), "max_step_logit_difference": gaps,
+              "versions": versions("onnxruntime"),
               "elapsed_s": round(time.perf_counter() - start, 1)}
     text = json.dumps(result, indent=2)
     if args.out:

@@ -121,6 +121,7 @@ def test_quality_scores_pytorch_and_onnx_runtime_alike(exported, tmp_path, monke
             assert set(result["scores"][translator][decoding]) == {"bleu", "chrf", "exact_match"}
     assert result["identical_to_pytorch"]["ort-fp32"] == {"greedy": 1.0, "beam4": 1.0}
     assert result["scores"]["ort-fp32"] == result["scores"]["pytorch"]
+    assert result["max_step_logit_difference"]["ort-fp32"] < 1e-4 < result["max_step_logit_difference"]["ort-int8"]
     for decoding, change in result["int8_minus_fp32_bleu"].items():
         scores = result["scores"]
         assert change == pytest.approx(scores["ort-int8"][decoding]["bleu"] - scores["ort-fp32"][decoding]["bleu"],
