@@ -88,22 +88,18 @@ def render_model_card(
     template_path=None,
 ) -> ModelCard:
     """
-    Write `output_dir/README.md` and return it as a `ModelCard`.
-
-    `results` maps a decoding to its scores, e.g. `{"greedy": {"bleu": 31.2, "chrf": 50.1}, "beam=4": {...}}`;
-    every score also goes to `model-index`. `dataset_sizes` maps split -> pairs. `plot_file` (relative to
-    `output_dir`) is shown when it exists. `dataset_id` is the Hub id for `datasets:` metadata, if there is one.
+    Write `output_dir/README.md` and return it as a `ModelCard`. `results` maps a decoding to its scores, e.g.
+    `{"greedy": {"bleu": 31.2, "chrf": 50.1}, "beam=4": {...}}`; every score also goes to `model-index`.
+    `dataset_sizes` maps split -> pairs. `plot_file` (relative to `output_dir`) is shown when it exists.
+    `dataset_id` is the Hub id for `datasets:` metadata, if there is one.
     """
     output_dir = Path(output_dir)
     model_name = model_name or output_dir.resolve().name
-    data = build_card_data(
-        model_name=model_name, source_lang=source_lang, target_lang=target_lang, dataset_name=dataset_name,
-        dataset_id=dataset_id, results=results, eval_split=eval_split, license=license,
-    )
-    metrics = list(dict.fromkeys(m for scores in results.values() for m in scores))
-    score_rows = [[decoding, *(f"{s[m]:.2f}" if m in s else "–" for m in metrics)] for decoding, s in results.items()]
-    plot = plot_file and (output_dir / plot_file).is_file()
-    body = Template(Path(template_path or find_model_card_template()).read_text(encoding="utf-8")).substitute(
+    data = build_card_data(model_name=model_name, source_lang=source_lang, target_lang=target_lang,
+                           dataset_name=dataset_name, dataset_id=dataset_id, results=results, eval_split=eval_split,
+                           license=license)
+    template = Template(Path(template_path or find_model_card_template()).read_text(encoding="utf-8"))
+    card = ModelCard(template.substitute(
         card_data=data.to_yaml(),
         model_name=model_name,
         source_name=LANGUAGE_NAMES.get(source_lang, source_lang),
@@ -116,14 +112,28 @@ def render_model_card(
         dataset_sizes=markdown_table(["Split", "Sentence pairs"], [[k, f"{v:,}"] for k, v in dataset_sizes.items()]),
         hyperparameters=markdown_table(["Hyperparameter", "Value"], list(hyperparameters.items())),
         eval_split=eval_split,
-        results=markdown_table(["Decoding", *(METRIC_NAMES.get(m, m) for m in metrics)], score_rows)
-        if results else "No evaluation was run.",
-        training_curves=f"![Training loss and validation BLEU]({plot_file})" if plot else "No curves were recorded.",
-    )
-    card = ModelCard(body)
+        results=results_table(results),
+        training_curves=curves_markdown(output_dir, plot_file),
+    ))
     output_dir.mkdir(parents=True, exist_ok=True)
     card.save(output_dir / "README.md")
     return card
+
+
+def curves_markdown(output_dir: Path, plot_file: str | None) -> str:
+    """The card's image link to the training curves, when that plot was written."""
+    if plot_file and (output_dir / plot_file).is_file():
+        return f"![Training loss and validation BLEU]({plot_file})"
+    return "No curves were recorded."
+
+
+def results_table(results: Mapping[str, Mapping[str, float]]) -> str:
+    """Markdown table of scores, one row per decoding and one column per metric (a dash where one is missing)."""
+    if not results:
+        return "No evaluation was run."
+    metrics = list(dict.fromkeys(m for scores in results.values() for m in scores))
+    rows = [[decoding, *(f"{s[m]:.2f}" if m in s else "–" for m in metrics)] for decoding, s in results.items()]
+    return markdown_table(["Decoding", *(METRIC_NAMES.get(m, m) for m in metrics)], rows)
 
 
 def plot_training_curves(log_history: Sequence[Mapping], path) -> Path | None:

@@ -73,20 +73,7 @@ def push_to_hub(folder_or_model, repo_id: str, tokenizer=None, card=None, revisi
     api = HfApi(token=token, library_name="hf_gru_seq2seq", library_version=__version__)
     with tempfile.TemporaryDirectory(prefix="gru_seq2seq_push_") as stage:
         stage = Path(stage)
-        if hasattr(folder_or_model, "save_pretrained"):
-            model_type = getattr(getattr(folder_or_model, "config", None), "model_type", None)
-            if model_type != GRUSeq2SeqConfig.model_type:
-                raise ValueError(f"push_to_hub shares GRU seq2seq models, got a {type(folder_or_model).__name__} "
-                                 f"(model_type {model_type!r})")
-            folder_or_model.save_pretrained(stage)
-        else:
-            _stage_folder(Path(folder_or_model), stage)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(stage)
-        if card is not None:
-            (stage / "README.md").write_text(str(card), encoding="utf-8")
-        elif not (stage / "README.md").exists():
-            (stage / "README.md").write_text(default_card(repo_id), encoding="utf-8")
+        _stage_upload(folder_or_model, stage, tokenizer, card, repo_id)
         operations = [CommitOperationAdd(path_in_repo=p.relative_to(stage).as_posix(), path_or_fileobj=str(p))
                       for p in sorted(stage.rglob("*")) if p.is_file()]
         with _explained(repo_id, api.endpoint):
@@ -94,6 +81,24 @@ def push_to_hub(folder_or_model, repo_id: str, tokenizer=None, card=None, revisi
             if revision is not None:
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
             return api.create_commit(repo_id, operations=operations, commit_message=commit_message, revision=revision)
+
+
+def _stage_upload(folder_or_model, stage: Path, tokenizer, card, repo_id: str) -> None:
+    """Write into `stage` everything one push uploads: the model (or a folder's shareable files), tokenizer, card."""
+    if hasattr(folder_or_model, "save_pretrained"):
+        model_type = getattr(getattr(folder_or_model, "config", None), "model_type", None)
+        if model_type != GRUSeq2SeqConfig.model_type:
+            raise ValueError(f"push_to_hub shares GRU seq2seq models, got a {type(folder_or_model).__name__} "
+                             f"(model_type {model_type!r})")
+        folder_or_model.save_pretrained(stage)
+    else:
+        _stage_folder(Path(folder_or_model), stage)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(stage)
+    if card is not None:
+        (stage / "README.md").write_text(str(card), encoding="utf-8")
+    elif not (stage / "README.md").exists():
+        (stage / "README.md").write_text(default_card(repo_id), encoding="utf-8")
 
 
 def _stage_folder(folder: Path, stage: Path) -> None:

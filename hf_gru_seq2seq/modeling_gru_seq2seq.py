@@ -671,8 +671,7 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         r"""
         decoder_attention_mask is accepted and ignored: the decoder is causal, so right padding of the target
         cannot reach earlier positions, and left-padded targets are not supported.
-        cache / past_key_values: a `GRUSeq2SeqCache` from the previous step (the name depends on the Transformers
-        version; either is read).
+        cache / past_key_values: the previous step's `GRUSeq2SeqCache` (its name depends on the version; either works).
         inputs_embeds / decoder_inputs_embeds (`(batch, length, embedding_size)`): given instead of the ids.
         validate_ids (`bool`): check every id against its vocabulary before any kernel runs (one host sync).
             `generate()` turns it off for the tokens it chose itself.
@@ -683,11 +682,9 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         use_cache = use_cache if use_cache is not None else self.config.use_cache
         check_decoder_shape(decoder_input_ids, decoder_inputs_embeds)
         if encoder_outputs is None:
-            encoder_outputs = self.encoder(input_ids, attention_mask, inputs_embeds,
-                                           output_hidden_states=output_hidden_states, return_dict=True,
-                                           validate_ids=validate_ids)
-        else:
-            encoder_outputs = _as_encoder_output(encoder_outputs)
+            encoder_outputs = self.encoder(input_ids, attention_mask, inputs_embeds, output_attentions,
+                                           output_hidden_states, return_dict=True, validate_ids=validate_ids)
+        encoder_outputs = _as_encoder_output(encoder_outputs)
         if validate_ids and not is_traced():
             check_ids([("decoder_input_ids", decoder_input_ids, self.config.decoder_vocab_size, None)])
 
@@ -696,10 +693,7 @@ class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
         hidden, new_state, decoder_hidden_states = self.decoder(
             decoder_input_ids, start, final_state[:, -1], decoder_inputs_embeds, output_hidden_states
         )  # (B, T, H), (L, B, H)
-        new_cache = None
-        if use_cache:
-            new_cache = cache if cache is not None else GRUSeq2SeqCache()
-            new_cache.advance(new_state, hidden.shape[1])
+        new_cache = _advanced_cache(cache, new_state, hidden.shape[1]) if use_cache else None
         out = Seq2SeqModelOutput(
             last_hidden_state=hidden,
             decoder_hidden_states=decoder_hidden_states,
@@ -805,6 +799,15 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqGenerationMixin, GRUSeq2SeqPr
         """Used by `DataCollatorForSeq2Seq`: labels shifted right behind `decoder_start_token_id`."""
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
+    def _check_all_ids(self, input_ids, attention_mask, inputs_embeds, encoder_outputs, decoder_input_ids, labels):
+        """Every id of a call against its vocabulary, in one host sync; the source only when it will be encoded."""
+        mask = None if encoder_outputs is not None else source_mask(input_ids, inputs_embeds, attention_mask)
+        check_ids([
+            ("input_ids", None if encoder_outputs is not None else input_ids, self.config.vocab_size, mask),
+            ("decoder_input_ids", decoder_input_ids, self.config.decoder_vocab_size, None),
+            ("labels", labels, self.config.decoder_vocab_size, None if labels is None else labels.ne(-100)),
+        ], mask)
+
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -835,12 +838,7 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqGenerationMixin, GRUSeq2SeqPr
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)  # checked with the labels
         if validate_ids and not is_traced():  # all ids at once, in one host sync
             check_decoder_shape(decoder_input_ids, decoder_inputs_embeds)
-            mask = None if encoder_outputs is not None else source_mask(input_ids, inputs_embeds, attention_mask)
-            check_ids([
-                ("input_ids", None if encoder_outputs is not None else input_ids, self.config.vocab_size, mask),
-                ("decoder_input_ids", given_decoder_ids, self.config.decoder_vocab_size, None),
-                ("labels", labels, self.config.decoder_vocab_size, None if labels is None else labels.ne(-100)),
-            ], mask)
+            self._check_all_ids(input_ids, attention_mask, inputs_embeds, encoder_outputs, given_decoder_ids, labels)
         outputs = self.model(
             input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs, cache,
             past_key_values, inputs_embeds, decoder_inputs_embeds, use_cache, output_attentions, output_hidden_states,
@@ -887,7 +885,15 @@ def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, num_items_in
 _GENERATE_FORWARD_KWARGS = ("decoder_attention_mask", "output_attentions", "output_hidden_states", "return_dict")
 
 
+def _advanced_cache(cache: GRUSeq2SeqCache | None, new_state: torch.Tensor, steps: int) -> GRUSeq2SeqCache:
+    """`cache` (a new one when None) holding the decoder state after `steps` more tokens."""
+    cache = cache if cache is not None else GRUSeq2SeqCache()
+    cache.advance(new_state, steps)
+    return cache
+
+
 def _as_encoder_output(encoder_outputs) -> GRUSeq2SeqEncoderOutput:
+    """The encoder's output as its dataclass, from the dataclass itself, a tuple or a dict."""
     if isinstance(encoder_outputs, GRUSeq2SeqEncoderOutput):
         return encoder_outputs
     if isinstance(encoder_outputs, (tuple, list)):

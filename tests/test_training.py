@@ -230,18 +230,37 @@ def test_help_gives_every_model_flag_a_meaning_and_a_default(capsys, monkeypatch
     assert "Defaults that depend on the data" in text and "--num_train_epochs 3" in text
 
 
+def cli_in_process(entry, argv: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    """Run a console entry point here (as its script would) and return its exit status and stderr."""
+    monkeypatch.setattr(sys, "argv", ["prog", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        entry()
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_training_cli_names_a_users_mistake_in_one_line(tmp_path):
+    """The script itself, in its own process: one line on stderr, status 2, no traceback."""
+    (tmp_path / "outputs").mkdir()
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "--train_file", "nowhere/train.txt",
+                           "--output_dir", "out"], cwd=tmp_path, env=script_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "hf-gru-seq2seq-train: error: parallel data file not found: nowhere/train.txt")
+
+
 @pytest.mark.parametrize("flags, message", [
-    (["--train_file", "nowhere/train.txt"], "parallel data file not found: nowhere/train.txt"),
     (["--model_name_or_path", "outputs/numbr-words"], "--model_name_or_path outputs/numbr-words: no such folder"),
     (["--tokenizer_name", "./tok"], "--tokenizer_name ./tok: no such folder"),
 ])
-def test_training_cli_names_a_users_mistake_in_one_line(tmp_path, flags, message):
+def test_training_cli_names_a_mistyped_path_in_one_line(tmp_path, monkeypatch, capsys, flags, message):
+    from hf_gru_seq2seq.cli import train_main
+
     (tmp_path / "outputs").mkdir()
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), *flags, "--output_dir", "out"],
-                          cwd=tmp_path, env=script_env(), capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1] == f"hf-gru-seq2seq-train: error: {message}"
-    assert "Traceback" not in done.stderr
+    monkeypatch.chdir(tmp_path)
+    code, err = cli_in_process(train_main, [*flags, "--output_dir", "out"], monkeypatch, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"hf-gru-seq2seq-train: error: {message}"
 
 
 def test_training_cli_refuses_an_output_folder_holding_a_model_in_one_line(built_in_run, tmp_path):
@@ -252,16 +271,26 @@ def test_training_cli_refuses_an_output_folder_holding_a_model_in_one_line(built
         f"hf-gru-seq2seq-train: error: output_dir {built_in_run[0]} already holds a trained model")
 
 
-@pytest.mark.parametrize("model", ["outputs/numbr-words", "./numbr-words", "../numbr-words", "/nowhere/model",
-                                   "a/b/c", "bad..name"])
-def test_translate_cli_fails_at_once_on_a_missing_local_model(tmp_path, model):
+def test_translate_cli_fails_at_once_on_a_missing_local_model(tmp_path):
     """A mistyped path fails before any Hub request (the endpoint below would refuse one), in one line."""
     (tmp_path / "outputs").mkdir()
     env = {**script_env(), "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "translate.py"), "--model", model],
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "translate.py"), "--model", "outputs/numbr-words"],
                           cwd=tmp_path, env=env, input="seven\n", capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines() == [f"hf-gru-seq2seq-translate: error: --model {model}: no such folder"]
+    assert done.stderr.strip().splitlines() == [
+        "hf-gru-seq2seq-translate: error: --model outputs/numbr-words: no such folder"]
+
+
+@pytest.mark.parametrize("model", ["./numbr-words", "../numbr-words", "/nowhere/model", "a/b/c", "bad..name"])
+def test_translate_cli_names_other_missing_local_paths_in_one_line(tmp_path, monkeypatch, capsys, model):
+    from hf_gru_seq2seq.cli import translate_main
+
+    (tmp_path / "outputs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, err = cli_in_process(translate_main, ["--model", model], monkeypatch, capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [f"hf-gru-seq2seq-translate: error: --model {model}: no such folder"]
 
 
 def test_hub_ids_are_not_mistaken_for_local_paths(tmp_path, monkeypatch):
