@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import torch
+import transformers
 from torch import nn
 
 from .modeling_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quantize", action="store_true", help="also write dynamic int8 graphs (*_quantized.onnx)")
     parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset")
     args = parser.parse_args(argv)
+    transformers.utils.logging.disable_progress_bar()  # stderr keeps to what the user must read
     out = export_onnx(args.model, args.output_dir, quantize=args.quantize, opset=args.opset)
     files = sorted(p.name for p in out.glob("*.onnx"))
     print(f"Exported {', '.join(files)} to {out} (opset {args.opset}); translate with: "

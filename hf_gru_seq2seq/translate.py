@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import torch
+import transformers
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
                              "--model is the export, or a model folder or repo holding it in onnx/")
     parser.add_argument("--quantized", action="store_true", help="with --onnx: the int8 graphs")
     args = parser.parse_args(argv)
+    transformers.utils.logging.disable_progress_bar()  # stderr keeps to what the user must read
 
     if args.onnx:
         model, tokenizer = load_onnx(args.model, args.quantized)

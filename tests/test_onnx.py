@@ -155,6 +155,7 @@ def number_words_export(number_words_model, tmp_path_factory):
                           env=SCRIPT_ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1].startswith("Exported decoder_model.onnx, decoder_model_quantized.onnx")
+    assert done.stderr == ""  # the exporter's and the loader's chatter stays quiet
     return out
 
 

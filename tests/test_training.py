@@ -171,6 +171,7 @@ def test_translate_script_gives_one_line_per_input_line(built_in_run, tmp_path):
     stdout, stderr = piped.communicate(("\n".join(lines) + "\n").encode(), timeout=120)
     assert piped.returncode == 0, stderr.decode()[-2000:]
     assert stdout.decode().split("\n") == [*expected, ""]
+    assert stderr.decode() == ""  # no loading bars or warnings around the translations
     _, stderr = to_file.communicate(timeout=120)
     assert to_file.returncode == 0, stderr.decode()[-2000:]
     assert (tmp_path / "out.txt").read_text(encoding="utf-8").split("\n") == [*expected, ""]
