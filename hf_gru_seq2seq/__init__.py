@@ -26,7 +26,6 @@ GRUSeq2SeqModel.register_for_auto_class("AutoModel")
 GRUSeq2SeqForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
 
 
-
 def __getattr__(name):
     # The ONNX Runtime model imports onnxruntime (the `onnx` extra): loaded on first use only.
     if name == "GRUSeq2SeqOnnxForConditionalGeneration":

@@ -370,7 +370,7 @@ def basic_numbers(max_number: int = 1_000_000) -> list[int]:
 def _draw_numbers(count: int, low: int, high: int, rng: random.Random, exclude=frozenset()) -> list[int]:
     """`count` distinct numbers in [low, high) outside `exclude`, spread evenly over their digit counts (so that
     four-digit numbers are not drowned by six-digit ones); a band too small to fill passes its share to longer ones."""
-    bands = []
+    bands, first = [], low
     while low < high:
         top = min(max(10, 10 * low), high)
         bands.append((low, top))
@@ -382,7 +382,7 @@ def _draw_numbers(count: int, low: int, high: int, rng: random.Random, exclude=f
         numbers += rng.sample(pool, take)
         left -= take
     if left:
-        raise ValueError(f"cannot draw {count} distinct numbers in [{bands[0][0] if bands else low}, {high})")
+        raise ValueError(f"cannot draw {count} distinct numbers in [{first}, {high})")
     rng.shuffle(numbers)
     return numbers
 

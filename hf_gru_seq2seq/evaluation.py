@@ -7,7 +7,6 @@ split was scored, else the validation split's.
 """
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,4 +96,3 @@ def report(results: dict, samples) -> None:
         for source, output, reference in samples:
             lines += [f"  source:    {source}", f"  output:    {output}", f"  reference: {reference}"]
     print("\n".join(lines), flush=True)
-    sys.stdout.flush()

@@ -204,16 +204,15 @@ def source_mask(input_ids, inputs_embeds, attention_mask) -> torch.Tensor:
     """The (B, S) boolean mask of real source tokens, after checking the shapes of what was given."""
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("pass exactly one of input_ids and inputs_embeds")
-    shape = tuple(input_ids.shape) if input_ids is not None else tuple(inputs_embeds.shape[:-1])
-    name = "input_ids" if input_ids is not None else "inputs_embeds"
+    given, name = (input_ids, "input_ids") if input_ids is not None else (inputs_embeds, "inputs_embeds")
+    shape = tuple(given.shape) if input_ids is not None else tuple(given.shape[:-1])
     if len(shape) != 2:
         raise ValueError(f"{name} must be (batch, length{', embedding' if input_ids is None else ''}), got "
-                         f"{tuple((input_ids if input_ids is not None else inputs_embeds).shape)}")
+                         f"{tuple(given.shape)}")
     if 0 in shape:
         raise ValueError(f"{name} is empty (shape {shape}): every sentence needs a token")
     if attention_mask is None:
-        device = (input_ids if input_ids is not None else inputs_embeds).device
-        return torch.ones(shape, dtype=torch.bool, device=device)
+        return torch.ones(shape, dtype=torch.bool, device=given.device)
     if tuple(attention_mask.shape) != shape:
         raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but {name} has {shape}: "
                          "they must match")
@@ -448,8 +447,8 @@ class GRUSeq2SeqEncoder(nn.Module):
         final_state = torch.stack(finals, 1)  # (B, L, H * directions)
         if self.bridge is not None:
             final_state = torch.tanh(self.bridge(final_state))  # (B, L, H)
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else \
-            self.config.output_hidden_states
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
         out = GRUSeq2SeqEncoderOutput(last_hidden_state=hidden_states[-1], final_state=final_state,
                                       hidden_states=tuple(hidden_states) if output_hidden_states else None)
         return out if return_dict is not False else out.to_tuple()
@@ -642,6 +641,7 @@ class GRUSeq2SeqPreTrainedModel(PreTrainedModel):
         trial.vocab_size, trial.decoder_vocab_size = vocab_size, decoder_vocab_size
         trial.check_values()
 
+
 class GRUSeq2SeqModel(GRUSeq2SeqPreTrainedModel):
     """Encoder + decoder GRU, no head: returns the decoder's top-layer states."""
 
@@ -775,6 +775,7 @@ class GRUSeq2SeqGenerationMixin(_BeamSearchOnTargetVocabulary, GenerationMixin):
             kwargs["max_length"] = None
         return super().generate(inputs, *args, **kwargs)
 
+
 class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqGenerationMixin, GRUSeq2SeqPreTrainedModel):
     """The d2l translation model: `GRUSeq2SeqModel` + a linear head to the target vocabulary; loss and `generate()`."""
 
@@ -852,9 +853,10 @@ class GRUSeq2SeqForConditionalGeneration(GRUSeq2SeqGenerationMixin, GRUSeq2SeqPr
             decoder_hidden_states=outputs.decoder_hidden_states,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             encoder_hidden_states=outputs.encoder_hidden_states,
-            **{CACHE_FIELD: outputs[CACHE_FIELD] if CACHE_FIELD in outputs else None},
+            **{CACHE_FIELD: getattr(outputs, CACHE_FIELD)},
         )
         return out if return_dict is not False else out.to_tuple()
+
 
 def check_source_has_words(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, config) -> None:
     """`ValueError` naming the first row whose attended tokens are all padding or special tokens."""

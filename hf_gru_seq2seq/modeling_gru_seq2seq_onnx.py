@@ -21,12 +21,13 @@ from transformers.utils import cached_file
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
 from .modeling_gru_seq2seq import (
     CACHE_FIELD,
-    GRUSeq2SeqCache,
     GRUSeq2SeqEncoderOutput,
     GRUSeq2SeqGenerationMixin,
+    _advanced_cache,
     _as_encoder_output,
     _merge_cache_arguments,
     check_ids,
+    decoder_start_state,
     source_mask,
 )
 
@@ -126,7 +127,7 @@ class GRUSeq2SeqOnnxForConditionalGeneration(GRUSeq2SeqGenerationMixin, PreTrain
         final_state = _as_encoder_output(encoder_outputs).final_state  # (B, L, H)
         if validate_ids:
             check_ids([("decoder_input_ids", decoder_input_ids, self.config.decoder_vocab_size, None)])
-        state = final_state.transpose(0, 1) if cache is None or cache.state is None else cache.state
+        state = decoder_start_state(final_state, cache, decoder_input_ids, None)  # (L, B, H)
         feed = {"state": _numpy(state), "context": _numpy(final_state[:, -1])}
         ids, logits = _numpy(decoder_input_ids.long()), []
         for t in range(ids.shape[1]):
@@ -134,10 +135,8 @@ class GRUSeq2SeqOnnxForConditionalGeneration(GRUSeq2SeqGenerationMixin, PreTrain
             logits.append(step_logits)
         logits = torch.from_numpy(logits[0][:, None] if len(logits) == 1 else np.stack(logits, 1))  # (B, T, V)
         use_cache = use_cache if use_cache is not None else self.config.use_cache
-        if use_cache:
-            cache = cache if cache is not None else GRUSeq2SeqCache()
-            cache.advance(torch.from_numpy(feed["state"]), ids.shape[1])
-        out = Seq2SeqLMOutput(logits=logits, **{CACHE_FIELD: cache if use_cache else None})
+        cache = _advanced_cache(cache, torch.from_numpy(feed["state"]), ids.shape[1]) if use_cache else None
+        out = Seq2SeqLMOutput(logits=logits, **{CACHE_FIELD: cache})
         return out if return_dict is not False else out.to_tuple()
 
 

@@ -38,17 +38,17 @@ def load_onnx(model_name_or_path: str, quantized: bool = False):
     from .modeling_gru_seq2seq_onnx import GRUSeq2SeqOnnxForConditionalGeneration, onnx_file_names
 
     check_model_reference(model_name_or_path)
-    folder = Path(model_name_or_path)
+    encoder_file, folder = onnx_file_names(quantized)[0], Path(model_name_or_path)
     if folder.is_dir():
-        subfolder = "" if (folder / onnx_file_names(quantized)[0]).is_file() else "onnx"
-        if not (folder / subfolder / onnx_file_names(quantized)[0]).is_file():
-            raise FileNotFoundError(f"no {onnx_file_names(quantized)[0]} in {folder} or {folder / 'onnx'}: export "
-                                    f"with hf-gru-seq2seq-export-onnx {folder} {folder / 'onnx'}"
+        subfolder = "" if (folder / encoder_file).is_file() else "onnx"
+        if not (folder / subfolder / encoder_file).is_file():
+            raise FileNotFoundError(f"no {encoder_file} in {folder} or {folder / 'onnx'}: export with "
+                                    f"hf-gru-seq2seq-export-onnx {folder} {folder / 'onnx'}"
                                     + (" --quantize" if quantized else ""))
     else:  # a Hub repo: its own export, or one in its onnx/ folder
         from huggingface_hub import file_exists
 
-        subfolder = "" if file_exists(model_name_or_path, onnx_file_names(quantized)[0]) else "onnx"
+        subfolder = "" if file_exists(model_name_or_path, encoder_file) else "onnx"
     model = GRUSeq2SeqOnnxForConditionalGeneration.from_pretrained(model_name_or_path, subfolder=subfolder,
                                                                    quantized=quantized)
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, subfolder=subfolder, trust_remote_code=True)
