@@ -38,8 +38,9 @@ def number_words_model(tmp_path_factory):
     import sys
 
     cwd = tmp_path_factory.mktemp("main-job")
-    env = {**os.environ, "PYTHONPATH": str(TESTS.parent)}
-    done = subprocess.run([sys.executable, str(TESTS.parent / "scripts" / "train.py")], cwd=cwd, env=env,
+    from script_runs import REPO, script_env
+
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py")], cwd=cwd, env=script_env(),
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     return cwd / "outputs" / "number-words"

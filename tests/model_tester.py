@@ -6,6 +6,8 @@ import torch
 from hf_gru_seq2seq import GRUSeq2SeqConfig, GRUSeq2SeqForConditionalGeneration, GRUSeq2SeqModel
 
 PAD, BOS, EOS = 0, 1, 2
+# Sentences in the words of `tiny_tokenizer`.
+TINY_SENTENCES = ["go .", "hi !", "help wait stop .", "run"]
 
 
 class GRUSeq2SeqModelTester:
@@ -112,3 +114,15 @@ def tiny_tokenizer():
     tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", bos_token="<s>",
                                    eos_token="</s>", unk_token="<unk>")
+
+
+def counting_compiled_calls(monkeypatch) -> list:
+    """A list that grows by one for each step `generate()` runs through Transformers' compiled forward."""
+    calls, original = [], GRUSeq2SeqForConditionalGeneration.get_compiled_call
+
+    def counting(self, compile_config):
+        call = original(self, compile_config)
+        return lambda *args, **kwargs: calls.append(1) or call(*args, **kwargs)
+
+    monkeypatch.setattr(GRUSeq2SeqForConditionalGeneration, "get_compiled_call", counting)
+    return calls

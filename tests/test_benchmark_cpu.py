@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from hf_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
+from model_tester import counting_compiled_calls
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `benchmarks` is a folder of the checkout, not an installed package
@@ -118,13 +117,7 @@ def test_half_precision_match_rate_leaves_the_model_alone():
 
 def test_tiny_cpu_run_writes_the_report(tmp_path, monkeypatch):
     monkeypatch.setitem(config.SIZES, "tiny", config.Size(**TINY))
-    compiled_steps, compiled_call = [], GRUSeq2SeqForConditionalGeneration.get_compiled_call
-
-    def counting(self, compile_config):  # counts the steps generate() runs through the compiled forward
-        call = compiled_call(self, compile_config)
-        return lambda *args, **kwargs: compiled_steps.append(1) or call(*args, **kwargs)
-
-    monkeypatch.setattr(GRUSeq2SeqForConditionalGeneration, "get_compiled_call", counting)
+    compiled_steps = counting_compiled_calls(monkeypatch)
     report = gpu_run.main([
         "--cpu", "--out", str(tmp_path), "--sizes", "tiny", "--gen-size", "tiny", "--gen-batch", "4",
         "--gen-new-tokens", "3,6", "--row-seconds", "0", "--warmup", "1", "--min-steps", "2", "--max-steps", "2",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_tester import counting_compiled_calls
 from transformers import AutoTokenizer, GenerationConfig
 
 import hf_gru_seq2seq.data
@@ -52,18 +53,6 @@ def one_thread():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)  # the commands set it
-
-
-def counting_compiled_calls(monkeypatch) -> list:
-    """Count the steps generate() runs through Transformers' compiled forward."""
-    calls, original = [], GRUSeq2SeqForConditionalGeneration.get_compiled_call
-
-    def counting(self, compile_config):
-        call = original(self, compile_config)
-        return lambda *args, **kwargs: calls.append(1) or call(*args, **kwargs)
-
-    monkeypatch.setattr(GRUSeq2SeqForConditionalGeneration, "get_compiled_call", counting)
-    return calls
 
 
 def test_cpu_benchmark_writes_every_row_ratio_and_check(exported, tmp_path, monkeypatch, one_thread):

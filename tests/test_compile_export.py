@@ -5,7 +5,7 @@ for code generation (the inductor test compiles once)."""
 
 import pytest
 import torch
-from model_tester import GRUSeq2SeqModelTester, to_left_padding
+from model_tester import GRUSeq2SeqModelTester, counting_compiled_calls, to_left_padding
 from transformers.generation.configuration_utils import CompileConfig
 
 import hf_gru_seq2seq.modeling_gru_seq2seq as modeling
@@ -88,14 +88,7 @@ def test_generate_runs_transformers_compiled_decoding(bidirectional, monkeypatch
     """With a compile config (and, on a CPU, its opt-in for all devices), generate() decodes every step after the
     first with the compiled forward, and gives the eager tokens."""
     model, inputs = bidirectional
-    calls = []
-    compiled_call = model.get_compiled_call
-
-    def counting(config):
-        call = compiled_call(config)
-        return lambda *args, **kwargs: calls.append(1) or call(*args, **kwargs)
-
-    monkeypatch.setattr(model, "get_compiled_call", counting)
+    calls = counting_compiled_calls(monkeypatch)
     config = CompileConfig(fullgraph=True, backend="aot_eager", mode=None)
     config._compile_all_devices = True  # Transformers compiles only on accelerators unless told so
     kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], num_beams=1,

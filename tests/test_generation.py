@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from model_tester import BOS, EOS, PAD, GRUSeq2SeqModelTester, to_left_padding
+from model_tester import BOS, EOS, PAD, GRUSeq2SeqModelTester, tiny_tokenizer, to_left_padding
 
 import hf_gru_seq2seq.modeling_gru_seq2seq as modeling
 
@@ -231,17 +231,8 @@ def test_seq2seq_trainer_generation_max_length_is_honoured(endless, tmp_path):
     args = Seq2SeqTrainingArguments(tmp_path, predict_with_generate=True, generation_max_length=6,
                                     generation_num_beams=2, report_to="none", use_cpu=True,
                                     per_device_eval_batch_size=2)
-    class PadOnly:  # the collator only needs the tokenizer's padding
-        pad_token_id, padding_side = PAD, "right"
-
-        def pad(self, features, **kwargs):
-            width = max(len(f["input_ids"]) for f in features)
-            return {"input_ids": torch.tensor([f["input_ids"] + [PAD] * (width - len(f["input_ids"]))
-                                               for f in features]),
-                    "attention_mask": torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"]))
-                                                    for f in features])}
-
-    trainer = Seq2SeqTrainer(model=model, args=args, data_collator=DataCollatorForSeq2Seq(PadOnly(), model=model))
+    collator = DataCollatorForSeq2Seq(tiny_tokenizer(), model=model)  # pads with <pad> = PAD, on the right
+    trainer = Seq2SeqTrainer(model=model, args=args, data_collator=collator)
     predictions = torch.as_tensor(trainer.predict(Dataset.from_list(rows)).predictions)
     # The trainer pads its predictions to the model's own max_length; the generated part is what the limit cut.
     assert (predictions != PAD).sum(1).tolist() == [6] * ids.shape[0]

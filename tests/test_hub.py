@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from model_tester import GRUSeq2SeqModelTester, tiny_tokenizer
+from model_tester import TINY_SENTENCES, GRUSeq2SeqModelTester, tiny_tokenizer
 from safetensors.torch import load_file
 from without_package import run_without_package
 
 from hf_gru_seq2seq import GRUSeq2SeqModel, GRUSeq2SeqTranslationPipeline
 
 ROOT = Path(__file__).resolve().parent.parent
-SENTENCES = ["go .", "hi !", "help wait stop .", "run"]
+SENTENCES = TINY_SENTENCES
 REMOTE_CODE = {"configuration_gru_seq2seq.py", "modeling_gru_seq2seq.py", "pipeline_gru_seq2seq.py"}
 
 

@@ -489,8 +489,7 @@ def test_hidden_states_can_be_asked_through_the_config():
 def test_inputs_embeds_give_the_same_outputs_as_ids(cls):
     tester = GRUSeq2SeqModelTester()
     model, inputs = tester.model(cls), tester.prepare_inputs()
-    decoder_ids = GRUSeq2SeqForConditionalGeneration.prepare_decoder_input_ids_from_labels(
-        tester.model(), inputs["labels"])
+    decoder_ids = modeling.shift_tokens_right(inputs["labels"], PAD, model.config.decoder_start_token_id)
     from_ids = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                      decoder_input_ids=decoder_ids)[0]
     embeds = dict(inputs_embeds=model.get_input_embeddings()(inputs["input_ids"]),

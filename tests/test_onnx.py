@@ -3,15 +3,14 @@
 folder that translates on a machine without this package."""
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import onnx
 import pytest
 import torch
-from model_tester import GRUSeq2SeqModelTester, tiny_tokenizer, to_left_padding
+from model_tester import TINY_SENTENCES, GRUSeq2SeqModelTester, tiny_tokenizer, to_left_padding
+from script_runs import REPO, script_env
 from transformers import AutoTokenizer
 from without_package import run_without_package
 
@@ -21,9 +20,7 @@ from hf_gru_seq2seq.modeling_gru_seq2seq_onnx import GRUSeq2SeqOnnxForConditiona
 from hf_gru_seq2seq.onnx_export import OPSET, export_onnx
 from hf_gru_seq2seq.translate import translate_lines
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT_ENV = {**os.environ, "PYTHONPATH": str(REPO)}
-SENTENCES = ["go .", "hi !", "help wait stop .", "run", "wait wait go help hi run stop ."]
+SENTENCES = [*TINY_SENTENCES, "wait wait go help hi run stop ."]
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +149,7 @@ def number_words_export(number_words_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("number-words-onnx")
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "export_onnx.py"), str(number_words_model),
                            str(out), "--quantize"], capture_output=True, text=True, timeout=600,
-                          env=SCRIPT_ENV)
+                          env=script_env())
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1].startswith("Exported decoder_model.onnx, decoder_model_quantized.onnx")
     assert done.stderr == ""  # the exporter's and the loader's chatter stays quiet
@@ -190,6 +187,6 @@ def test_translate_cli_with_onnx_and_int8(number_words_model, number_words_expor
     for flags in (["--onnx"], ["--onnx", "--quantized"]):
         done = subprocess.run([sys.executable, str(REPO / "scripts" / "translate.py"), "--model",
                                str(number_words_export), *flags], input="\n".join(lines) + "\n", capture_output=True,
-                              text=True, timeout=300, env=SCRIPT_ENV)
+                              text=True, timeout=300, env=script_env())
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.split("\n") == [*expected, ""], flags

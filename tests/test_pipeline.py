@@ -4,12 +4,12 @@ limits, and the remote-code copy saved beside a model."""
 import json
 
 import pytest
-from model_tester import GRUSeq2SeqModelTester, tiny_tokenizer
+from model_tester import TINY_SENTENCES, GRUSeq2SeqModelTester, tiny_tokenizer
 from transformers import pipeline
 
 from hf_gru_seq2seq import GRUSeq2SeqTranslationPipeline
 
-SENTENCES = ["go .", "hi !", "help wait stop .", "run"]
+SENTENCES = TINY_SENTENCES
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +74,9 @@ def test_transformers_4_task_names_are_declared(saved):
 @pytest.mark.parametrize("task, key", [("translation", "translation_text"),
                                        ("translation_en_to_fr", "translation_text"),
                                        ("text2text-generation", "generated_text")])
-def test_pipeline_tasks_of_transformers_4_work(saved, task, key):
-    reference = pipeline("translation", model=str(saved), trust_remote_code=True, device="cpu")
+def test_pipeline_tasks_of_transformers_4_work(saved, translator, task, key):
+    """Each name loads the saved remote-code pipeline, which translates as the package's own does (same weights)."""
     named = pipeline(task, model=str(saved), trust_remote_code=True, device="cpu")
-    expected = texts(reference(SENTENCES, num_beams=2, max_new_tokens=6))
+    expected = texts(translator(SENTENCES, num_beams=2, max_new_tokens=6))
     assert [r[key] for r in named(SENTENCES, num_beams=2, max_new_tokens=6)] == expected
     assert named(["", SENTENCES[0]], max_new_tokens=6, num_beams=2)[0] == {key: ""}

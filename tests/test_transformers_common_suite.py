@@ -123,7 +123,7 @@ class GRUSeq2SeqCommonTests(ModelTesterMixin, GenerationTesterMixin):
 
 
 class GRUSeq2SeqSharedVocabularyTest(GRUSeq2SeqCommonTests, unittest.TestCase):
-    tester_kwargs = {}
+    """One vocabulary for source and target: the tester's defaults."""
 
 
 class GRUSeq2SeqSeparateVocabulariesTest(GRUSeq2SeqCommonTests, unittest.TestCase):
