@@ -24,18 +24,17 @@ from .configuration_gru_seq2seq import GRUSeq2SeqConfig
 from .modeling_gru_seq2seq import GRUSeq2SeqForConditionalGeneration, GRUSeq2SeqModel
 
 # What a shared folder may carry. The rest (optimizer and trainer state, pickles, logs) stays home.
-SHARED_FILES = (
-    "*.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-    "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja", "README.md", "*.png",
+CONFIG_AND_TOKENIZER_FILES = (
+    "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "added_tokens.json", "vocab.json", "vocab.txt", "merges.txt",
 )
+SHARED_FILES = ("*.safetensors", "model.safetensors.index.json", *CONFIG_AND_TOKENIZER_FILES, "chat_template.jinja",
+                "README.md", "*.png")
 PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
 # An ONNX export in the folder's onnx/ subfolder (hf-gru-seq2seq-export-onnx MODEL MODEL/onnx) travels beside the
 # weights, as in Hub repos: its graphs, their external data, its config and tokenizer, and its remote code.
 ONNX_FOLDER = "onnx"
-ONNX_FILES = ("*.onnx", "*.onnx.data", "*.onnx_data", "*.py", "config.json", "generation_config.json",
-              "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
-              "vocab.txt", "merges.txt")
+ONNX_FILES = ("*.onnx", "*.onnx.data", "*.onnx_data", "*.py", *CONFIG_AND_TOKENIZER_FILES)
 
 
 class HubPushError(OSError):

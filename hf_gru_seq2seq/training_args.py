@@ -114,11 +114,6 @@ class DataTrainingArguments:
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Replace a model already in output_dir (else a new run never does)."})
 
-    @property
-    def uses_builtin_data(self) -> bool:
-        return not (self.dataset_name or self.train_file or self.validation_file or self.test_file
-                    or self.tatoeba_protocol_file)
-
 
 # Training defaults of this recipe (the library's are for Transformers): every one can be overridden by its flag.
 TRAINING_DEFAULTS = dict(
