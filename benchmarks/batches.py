@@ -35,12 +35,12 @@ def tokens_per_batch(batch: dict) -> int:
     return int(batch["labels"].ne(-100).sum())
 
 
-def hand_batch(batch: dict, device: torch.device, bos: int = BOS, pad: int = PAD) -> dict:
+def hand_batch(batch: dict, device: torch.device) -> dict:
     """What a hand-written loop gets from its data pipeline: tensors on the device, source lengths on the host (None
-    when nothing is padded), the decoder input (labels shifted right behind `bos`)."""
+    when nothing is padded), the decoder input (labels shifted right behind BOS)."""
     lengths = batch["attention_mask"].sum(1)  # (B,) on the host
     out = {k: v.to(device) for k, v in batch.items()}
-    dec_in = torch.cat([torch.full_like(batch["labels"][:, :1], bos), batch["labels"][:, :-1]], 1)  # (B, T)
-    out["decoder_input_ids"] = dec_in.masked_fill(dec_in == -100, pad).to(device)
+    dec_in = torch.cat([torch.full_like(batch["labels"][:, :1], BOS), batch["labels"][:, :-1]], 1)  # (B, T)
+    out["decoder_input_ids"] = dec_in.masked_fill(dec_in == -100, PAD).to(device)
     out["lengths"] = None if int(lengths.min()) == batch["input_ids"].shape[1] else lengths
     return out

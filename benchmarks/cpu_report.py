@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from .cpu_rows import CPU_IMPLS, WORKLOADS
-from .report import fmt, ratio, table_head, targets_table
+from .report import cpu_name, fmt, ratio, table_head, targets_table
 
 # workload -> the target of ONNX Runtime fp32 over eager generate(): a single sentence pays generate()'s per-step
 # Python the most.
@@ -58,7 +58,7 @@ def _train_table(rows: list[dict]) -> list[str]:
 def markdown(report: dict) -> str:
     v, m = report["versions"], report["machine"]
     lines = [f"# GRU seq2seq CPU benchmark: {report['model']['name']}", "",
-             (f"Machine: {m['cpu_model'] or m['processor'] or m['machine']}, {m['cpu_count']} cores "
+             (f"Machine: {cpu_name(m)}, {m['cpu_count']} cores "
               f"({m['usable_cpus']} usable), load average at start {m['load_average_1_5_15_min']}."),
              "Versions: " + ", ".join(f"{k} {v[k]}" for k in v) + ".",
              f"Threads: {json.dumps(report['threads'])}.", f"Model: {json.dumps(report['model'])}.", ""]

@@ -14,9 +14,10 @@ import torch
 
 from .batches import hand_batch, make_batches
 from .config import Size
-from .generate_rows import rate_fields, same_rows, time_decoders
+from .generate_rows import rate_fields, time_decoders
 from .models import generate_fixed
 from .reference import hand_greedy
+from .report import same_rows
 from .timing import Timing
 from .train_rows import train_rows
 

@@ -16,7 +16,6 @@ settings.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import tempfile
 import time
@@ -30,11 +29,11 @@ from hf_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
 from .config import SIZES
 from .cpu_report import markdown, ratios
 from .cpu_rows import CPU_IMPLS, WORKLOADS, training_pair, workload_rows
-from .gpu_args import CPU_OUT
+from .gpu_args import CPU_OUT, split_names
 from .model_files import export_onnx_fresh, load_onnx_models, save_random_model
 from .models import compile_config
 from .reference import ReferenceSeq2Seq, copy_package_weights
-from .report import machine, slug, versions, write_report
+from .report import cpu_name, machine, report_paths, slug, versions, write_report
 from .timing import Timing
 
 MODEL_SIZES = ("number-words", "tatoeba-d2l")
@@ -66,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def new_report(args) -> dict:
     info = machine()
     return {
-        "device": f"cpu ({info['cpu_model'] or info['processor'] or info['machine']})", "machine": info,
+        "device": f"cpu ({cpu_name(info)})", "machine": info,
         "versions": versions("onnxruntime", "onnx"),
         "threads": {"torch_intra_op": torch.get_num_threads(), "torch_inter_op": torch.get_num_interop_threads(),
                     "onnxruntime_intra_op": args.threads, "onnxruntime_inter_op": 1,
@@ -100,12 +99,11 @@ def prepare_models(args, tmp: Path, report: dict) -> dict:
     return {"eager": model, "hand": ref, **load_onnx_models(onnx_dir, args.threads)}
 
 
-def measure(args, models: dict, report: dict, save) -> None:
+def measure(args, workloads: list[str], impls: list[str], models: dict, report: dict, save) -> None:
     """The decoding rows of each workload, then the training pair; the report is saved after each."""
     timing = Timing(args.warmup, args.min_steps, 100_000, args.row_seconds, args.segments)
     compile = compile_config(torch.device("cpu"), args.compile_backend)
-    impls = [i.strip() for i in args.impls.split(",") if i.strip()]
-    for workload in [w.strip() for w in args.workloads.split(",") if w.strip()]:
+    for workload in workloads:
         rows, checks = workload_rows(workload, models, args.new_tokens, timing, compile, impls, args.seed)
         report["generate"] += rows
         report["checks"].update(checks)
@@ -116,15 +114,15 @@ def measure(args, models: dict, report: dict, save) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    workloads = split_names(parser, args.workloads, WORKLOADS, "workload")
+    impls = split_names(parser, args.impls, CPU_IMPLS, "decoder")
     torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
     start, report = time.perf_counter(), new_report(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     name = Path(args.model).name if args.model else f"{args.size}-random-init"
-    stem = f"{datetime.date.today().isoformat()}-cpu-decoding-{slug(name)}"
-    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path, md_path = report_paths(args.out, f"cpu-decoding-{slug(name)}")
 
     def save():
         report["ratios"] = ratios(report["generate"], report["train"])
@@ -134,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="gru-cpu-bench-") as tmp:
         models = prepare_models(args, Path(tmp), report)
-        measure(args, models, report, save)
+        measure(args, workloads, impls, models, report, save)
     report["complete"] = not any(r.get("error") for r in report["generate"] + report["train"])
     save()
     print(md_path.read_text(), flush=True)

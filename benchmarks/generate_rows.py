@@ -59,15 +59,11 @@ def rate_fields(result: dict, batch: int, new_tokens: int) -> dict:
             "seconds": result["seconds"], "spread": result["spread"], "first_call_s": result["first_call_s"]}
 
 
-def same_rows(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Fraction of rows of two (B, n) token tensors that are equal token for token."""
-    return a.eq(b).all(1).float().mean().item()
-
-
 def _gpu_decoder(impl: str, model, ref, inputs: dict, new_tokens: int, amp, compile):
+    if impl not in GEN_IMPLS:
+        raise ValueError(f"unknown generation impl {impl!r}")
+
     def decode():
-        if impl not in GEN_IMPLS:
-            raise ValueError(f"unknown generation impl {impl!r}")
         with amp:
             if impl == "hand":
                 return hand_greedy(ref, inputs["input_ids"], inputs["lengths"], new_tokens)

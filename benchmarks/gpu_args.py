@@ -1,4 +1,5 @@
-"""The `gpu` command's flags and their defaults (a full GPU run, or a quick `--cpu` check of the script)."""
+"""The `gpu` command's flags and their defaults (a full GPU run, or a quick `--cpu` check of the script); the `cpu`
+command shares `CPU_OUT` and `split_names`."""
 
 from __future__ import annotations
 
@@ -53,23 +54,16 @@ def build_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def _split(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
+def split_names(parser: argparse.ArgumentParser, text: str, known, what: str) -> list[str]:
+    """The names of the comma list `text`; a parser error (exit 2) names the first one not in `known`."""
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    for name in names:
+        if name not in known:
+            parser.error(f"unknown {what} {name!r}; known: {', '.join(known)}")
+    return names
 
 
-def _check_known(args: argparse.Namespace) -> None:
-    for s in args.sizes + [args.gen_size]:
-        if s not in SIZES:
-            raise SystemExit(f"unknown size {s!r}; known: {', '.join(SIZES)}")
-    for given, known, what in ((args.precisions, AMP_DTYPES, "precision"), (args.impls, TRAIN_IMPLS, "training impl"),
-                               (args.gen_precisions, (*WEIGHT_DTYPES, "bf16-autocast"), "generation precision"),
-                               (args.gen_impls, GEN_IMPLS, "generation impl")):
-        for x in given:
-            if x not in known:
-                raise SystemExit(f"unknown {what} {x!r}; known: {', '.join(known)}")
-
-
-def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
+def resolve_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     """Fill the defaults that depend on `--cpu`, split the comma lists and refuse unknown names."""
     cpu = args.cpu
     defaults = {
@@ -88,8 +82,13 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
-    args.sizes, args.precisions, args.impls = _split(args.sizes), _split(args.precisions), _split(args.impls)
-    args.gen_new_tokens = [int(x) for x in _split(args.gen_new_tokens)]
-    args.gen_precisions, args.gen_impls = _split(args.gen_precisions), _split(args.gen_impls)
-    _check_known(args)
+    args.sizes = split_names(parser, args.sizes, SIZES, "size")
+    if args.gen_size not in SIZES:
+        parser.error(f"unknown size {args.gen_size!r}; known: {', '.join(SIZES)}")
+    args.precisions = split_names(parser, args.precisions, AMP_DTYPES, "precision")
+    args.impls = split_names(parser, args.impls, TRAIN_IMPLS, "training impl")
+    args.gen_new_tokens = [int(x) for x in args.gen_new_tokens.split(",") if x.strip()]
+    args.gen_precisions = split_names(parser, args.gen_precisions, (*WEIGHT_DTYPES, "bf16-autocast"),
+                                      "generation precision")
+    args.gen_impls = split_names(parser, args.gen_impls, GEN_IMPLS, "generation impl")
     return args

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from .generate_rows import GEN_IMPLS
-from .report import fmt, ratio, short_dtype, table_head, targets_table
+from .report import fmt, quotient, ratio, short_dtype, table_head, targets_table
 from .train_rows import TRAIN_IMPLS
 
 
@@ -73,10 +73,6 @@ def ratios(train: list[dict], gen: list[dict]) -> list[dict]:
     return _train_ratios(train) + _generate_ratios(gen)
 
 
-def _div(a, b):
-    return round(a / b, 3) if a and b else None
-
-
 def _max_spread(rows) -> float | None:
     spreads = [r["spread"] for r in rows if r.get("spread") is not None]
     return max(spreads) if spreads else None
@@ -92,12 +88,12 @@ def _grouped(rows: list[dict], keys: tuple[str, ...], impls: tuple[str, ...]):
 def _train_table(train: list[dict]) -> list[str]:
     lines = table_head("Training (non-pad target tokens / s; peak memory GB)",
                        ["size", "precision", "hand", "model", "trainer", "model/hand", "trainer/hand",
-                        "GRU dtype h/m/t", "peak GB h/m/t", "max spread"], numeric=range(2, 7), last_numeric=True)
+                        "GRU dtype h/m/t", "peak GB h/m/t", "max spread"], numeric=[*range(2, 7), 9])
     for (size, p), rows, tps in _grouped(train, ("size", "precision"), TRAIN_IMPLS):
         mem = "/".join(fmt(rows[i]["peak_mem_gb"], 2) if i in rows else "-" for i in TRAIN_IMPLS)
         gru = "/".join(short_dtype(rows[i].get("gru_dtype")) if i in rows else "-" for i in TRAIN_IMPLS)
-        cells = [size, p, *(fmt(tps[i]) for i in TRAIN_IMPLS), fmt(_div(tps["model"], tps["hand"]), 3),
-                 fmt(_div(tps["trainer"], tps["hand"]), 3), gru, mem, fmt(_max_spread(rows.values()), 2)]
+        cells = [size, p, *(fmt(tps[i]) for i in TRAIN_IMPLS), fmt(quotient(tps["model"], tps["hand"]), 3),
+                 fmt(quotient(tps["trainer"], tps["hand"]), 3), gru, mem, fmt(_max_spread(rows.values()), 2)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -108,8 +104,8 @@ def _generate_table(gen: list[dict]) -> list[str]:
                         "max spread"], numeric=range(1, 11))
     for (p, n), rows, tps in _grouped(gen, ("precision", "new_tokens"), GEN_IMPLS):
         batch = next(iter(rows.values()))["batch"]
-        cells = [p, str(n), str(batch), *(fmt(tps[i]) for i in GEN_IMPLS), fmt(_div(tps["greedy"], tps["hand"]), 3),
-                 fmt(_div(tps["compiled"], tps["hand"]), 3), fmt(rows.get("compiled", {}).get("first_call_s"), 1),
+        cells = [p, str(n), str(batch), *(fmt(tps[i]) for i in GEN_IMPLS), fmt(quotient(tps["greedy"], tps["hand"]), 3),
+                 fmt(quotient(tps["compiled"], tps["hand"]), 3), fmt(rows.get("compiled", {}).get("first_call_s"), 1),
                  fmt(_max_spread(rows.values()), 2)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -20,24 +20,21 @@ Quick CPU run:  python -m benchmarks gpu --cpu          (writes under /tmp; neve
 from __future__ import annotations
 
 import copy
-import datetime
-import platform
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 import transformers
 
 from .batches import hand_batch, make_batches
 from .config import DEFAULT_GRU_AUTOCAST, LEARNING_RATE, SIZES, WEIGHT_DTYPES
-from .generate_rows import generate_rows, same_rows
+from .generate_rows import generate_rows
 from .gpu_args import build_parser, resolve_args
 from .gpu_report import markdown, ratios
 from .models import build_model
 from .precision_match import half_precision_match_rate
 from .reference import build_reference, copy_package_weights
-from .report import fmt, slug, versions, write_report
+from .report import cpu_name, fmt, machine, report_paths, same_rows, slug, versions, write_report
 from .timing import Timing, error_text, prime, reset_memory
 from .train_rows import train_rows
 from .trainer_rows import trainer_optim_name
@@ -51,12 +48,9 @@ class Run:
     def __init__(self, args, device: torch.device):
         self.args, self.device = args, device
         self.t0 = time.perf_counter()
-        cpu_name = f"cpu ({platform.processor() or platform.machine()})"
-        name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name
-        stem = f"{datetime.date.today().isoformat()}-{slug(name) if device.type == 'cuda' else 'cpu'}"
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        self.json_path, self.md_path = out / f"{stem}.json", out / f"{stem}.md"
+        cuda = device.type == "cuda"
+        name = torch.cuda.get_device_name(device) if cuda else f"cpu ({cpu_name(machine())})"
+        self.json_path, self.md_path = report_paths(args.out, slug(name) if cuda else "cpu")
         self.report = {"device": name, "versions": versions("accelerate"), "train": [], "generate": [], "ratios": [],
                        "match": None, "checks": {}, "skipped": [], "settings": self.settings(), "notes": [],
                        "complete": False, "elapsed_s": 0.0}
@@ -96,10 +90,10 @@ class Run:
         write_report(r, self.json_path, self.md_path, markdown)
 
 
-def run_training(run: Run) -> None:
+def run_training(run: Run, sizes: list[str]) -> None:
     args, device = run.args, run.device
     timing = Timing(args.warmup, args.min_steps, args.max_steps, args.row_seconds, args.segments)
-    for size_name in args.sizes:
+    for size_name in sizes:
         for precision in args.precisions:
             what = f"train {size_name} {precision} {'/'.join(args.impls)}"
             if run.over_budget(what, len(args.impls) * (args.row_seconds + 0.5) + 1.5):
@@ -194,22 +188,19 @@ def _run_all(run: Run) -> None:
     """The phases, the rows most ratios need first, so that a budget cut loses the least: the first training size,
     generation, the match rate, then the other training sizes."""
     args = run.args
-    sizes = list(args.sizes)
-    if not args.skip_train and sizes[:1]:
-        args.sizes = sizes[:1]
-        run_training(run)
+    if not args.skip_train:
+        run_training(run, args.sizes[:1])
     if not args.skip_generate:
         run_generation(run)
     if not args.skip_match:
         run_match(run)
-    if not args.skip_train and sizes[1:]:
-        args.sizes = sizes[1:]
-        run_training(run)
-    args.sizes = sizes
+    if not args.skip_train:
+        run_training(run, args.sizes[1:])
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = resolve_args(build_parser(__doc__.split("\n\n")[0]).parse_args(argv))
+    parser = build_parser(__doc__.split("\n\n")[0])
+    args = resolve_args(parser, parser.parse_args(argv))
     if args.cpu:
         device = torch.device("cpu")
     elif torch.cuda.is_available():

@@ -14,22 +14,22 @@ from hf_gru_seq2seq import GRUSeq2SeqConfig, GRUSeq2SeqForConditionalGeneration
 from .config import BOS, EOS, PAD, Size
 
 
-def package_config(size: Size, dropout: float | None = None, gru_autocast: str | None = None) -> GRUSeq2SeqConfig:
+def package_config(size: Size, gru_autocast: str | None = None) -> GRUSeq2SeqConfig:
     extra = {} if gru_autocast is None else {"gru_autocast": gru_autocast}
     return GRUSeq2SeqConfig(
         vocab_size=size.vocab, embedding_size=size.emb, hidden_size=size.hid, num_hidden_layers=size.layers,
-        dropout=size.dropout if dropout is None else dropout, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
+        dropout=size.dropout, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
         **extra,
     )
 
 
-def build_model(size: Size, device: torch.device, seed: int = 0, dropout: float | None = None,
+def build_model(size: Size, device: torch.device, seed: int = 0,
                 gru_autocast: str | None = None) -> GRUSeq2SeqForConditionalGeneration:
     """The package model, initialised in place on `device` (GRU weights cuDNN-flat there); `gru_autocast` None
     keeps the package's default policy."""
     torch.manual_seed(seed)
     with torch.device(device):
-        return GRUSeq2SeqForConditionalGeneration(package_config(size, dropout, gru_autocast))
+        return GRUSeq2SeqForConditionalGeneration(package_config(size, gru_autocast))
 
 
 def package_loss(model, batch: dict) -> torch.Tensor:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import WEIGHT_DTYPES
+from .report import same_lines, same_rows
 
 
 def _pad_to(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
@@ -28,7 +29,7 @@ def _pad_to(t: torch.Tensor, width: int, value: int) -> torch.Tensor:
 def _compare(out: torch.Tensor, reference: torch.Tensor, pad: int, fp32_mean_length: float) -> dict:
     width = max(out.shape[1], reference.shape[1])
     a, b = _pad_to(out, width, pad), _pad_to(reference, width, pad)  # (B, width) each
-    return {"rows": a.eq(b).all(1).float().mean().item(), "tokens": a.eq(b).float().mean().item(),
+    return {"rows": same_rows(a, b), "tokens": a.eq(b).float().mean().item(),
             "fp32_mean_length": fp32_mean_length, "error": None}
 
 
@@ -41,13 +42,11 @@ def _mean_length_before_eos(reference: torch.Tensor, eos: int | None) -> float:
 
 @torch.no_grad()
 def half_precision_match_rate(model, input_ids, attention_mask, new_tokens: int | None = None,
-                              dtypes=("bf16", "fp16"), num_beams: int = 1, details: bool = False,
-                              min_new_tokens: int | None = None) -> dict:
+                              dtypes=("bf16", "fp16"), details: bool = False) -> dict:
     """
-    Fraction of rows whose greedy output (or beam output, with `num_beams`) with the weights in each half dtype
-    equals, token for token, the output of the same model in float32 on the same inputs. Decoding stops at eos
-    as usual (`max_new_tokens=new_tokens`, default source length + 10; `min_new_tokens` forbids eos before that
-    many tokens); rows are compared padded.
+    Fraction of rows whose greedy output with the weights in each half dtype equals, token for token, the output of
+    the same model in float32 on the same inputs. Decoding stops at eos as usual (`max_new_tokens=new_tokens`,
+    default source length + 10); rows are compared padded.
 
     `model` is left as it was (copies are converted). Returns `{"bf16": 0.97, "fp16": 1.0}`; a dtype that fails on
     this device maps to None. With `details`, each value is a dict: `rows`, `tokens` (fraction of equal positions,
@@ -57,8 +56,8 @@ def half_precision_match_rate(model, input_ids, attention_mask, new_tokens: int 
     new_tokens = new_tokens or input_ids.shape[1] + 10
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     was_training = model.training
-    kwargs = {"input_ids": input_ids, "attention_mask": attention_mask, "num_beams": num_beams, "do_sample": False,
-              "max_new_tokens": new_tokens, "min_new_tokens": min_new_tokens, "disable_compile": True}
+    kwargs = {"input_ids": input_ids, "attention_mask": attention_mask, "num_beams": 1, "do_sample": False,
+              "max_new_tokens": new_tokens, "disable_compile": True}
     try:
         base = model.eval() if model.dtype == torch.float32 else copy.deepcopy(model).float().eval()
         reference = base.generate(**kwargs)
@@ -102,6 +101,6 @@ def main(argv: list[str] | None = None) -> dict:
         outputs[name] = translate_lines(converted, tokenizer, lines, batch_size=256, num_beams=1, disable_compile=True)
     result = {"sentences": len(lines), "device": str(model.device)}
     for name in ("bf16", "fp16"):
-        result[f"{name}_matches_fp32"] = sum(a == b for a, b in zip(outputs[name], outputs["fp32"])) / len(lines)
+        result[f"{name}_matches_fp32"] = same_lines(outputs[name], outputs["fp32"])
     print(json.dumps(result))
     return result

@@ -28,7 +28,7 @@ from hf_gru_seq2seq.metrics import load_translation_metric
 from hf_gru_seq2seq.translate import translate_lines
 
 from .model_files import export_onnx_fresh, load_onnx_models
-from .report import versions
+from .report import same_lines, versions
 
 DECODINGS = {"greedy": 1, "beam4": 4}  # name -> num_beams
 SCORES = ("bleu", "chrf", "exact_match")
@@ -92,16 +92,12 @@ def _scores(metric, lines: list[str], references: list[str], lowercase: bool) ->
     return {k: round(result[k], 2) for k in SCORES}
 
 
-def _identical_share(lines: list[str], others: list[str]) -> float:
-    return round(sum(a == b for a, b in zip(lines, others)) / len(lines), 4)
-
-
 def summarise(outputs: dict, references: list[str], lowercase: bool) -> dict:
     """Scores of every translator and decoding, the int8 - fp32 BLEU change and the shares identical to PyTorch."""
     metric = load_translation_metric()
     scores = {name: {d: _scores(metric, lines, references, lowercase) for d, lines in by_decoding.items()}
               for name, by_decoding in outputs.items()}
-    identical = {name: {d: _identical_share(lines, outputs["pytorch"][d]) for d, lines in by_decoding.items()}
+    identical = {name: {d: round(same_lines(lines, outputs["pytorch"][d]), 4) for d, lines in by_decoding.items()}
                  for name, by_decoding in outputs.items() if name != "pytorch"}
     change = {d: round(scores["ort-int8"][d]["bleu"] - scores["ort-fp32"][d]["bleu"], 2) for d in DECODINGS}
     return {"scores": scores, "int8_minus_fp32_bleu": change, "identical_to_pytorch": identical}

@@ -1,8 +1,10 @@
-"""What every benchmark report shares: a ratio against its target, number formatting, the versions and machine a
-run was measured on, and writing the JSON report and its markdown rendering."""
+"""What every benchmark report shares: a ratio against its target, the shares of equal rows and lines its checks
+give, number formatting, the versions and machine a run was measured on, and writing the JSON report and its markdown
+rendering."""
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import json
 import os
@@ -16,13 +18,28 @@ import transformers
 import hf_gru_seq2seq
 
 
+def quotient(num, den) -> float | None:
+    """num / den to 3 decimals; None where either is missing (or 0)."""
+    return round(num / den, 3) if num and den else None
+
+
 def ratio(name: str, num, den, target: float | None = None, higher_is_better: bool = True) -> dict:
     """`{"name", "value", "target", "ok"}`: `value` = num / den (None where either is missing), `ok` whether it
     meets `target` (None where there is no value or no target)."""
-    value = None if not num or not den else round(num / den, 3)
+    value = quotient(num, den)
     ok = None if value is None or target is None else (value >= target if higher_is_better else value <= target)
     shown = None if target is None else (">= " if higher_is_better else "<= ") + str(target)
     return {"name": name, "value": value, "target": shown, "ok": ok}
+
+
+def same_rows(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fraction of rows of two (B, n) token tensors that are equal token for token."""
+    return a.eq(b).all(1).float().mean().item()
+
+
+def same_lines(lines: list[str], others: list[str]) -> float:
+    """Fraction of `lines` equal to the line of `others` at the same index."""
+    return sum(a == b for a, b in zip(lines, others)) / len(lines)
 
 
 def fmt(x, digits: int = 0) -> str:
@@ -31,11 +48,9 @@ def fmt(x, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
-def table_head(title: str, columns: list[str], numeric=(), last_numeric: bool = False) -> list[str]:
-    """A markdown section title and table header; the columns at the `numeric` indexes (and the last one, with
-    `last_numeric`) are right-aligned."""
-    right = set(numeric) | ({len(columns) - 1} if last_numeric else set())
-    rule = "|".join("---:" if i in right else "---" for i in range(len(columns)))
+def table_head(title: str, columns: list[str], numeric=()) -> list[str]:
+    """A markdown section title and table header; the columns at the `numeric` indexes are right-aligned."""
+    rule = "|".join("---:" if i in numeric else "---" for i in range(len(columns)))
     return [f"## {title}", "", "| " + " | ".join(columns) + " |", f"|{rule}|"]
 
 
@@ -82,6 +97,11 @@ def cpu_model_name() -> str | None:
     return None
 
 
+def cpu_name(info: dict) -> str:
+    """The CPU's name from a `machine()` dict: its model name where known."""
+    return info["cpu_model"] or info["processor"] or info["machine"]
+
+
 def machine() -> dict:
     """The CPU side of the machine a run was measured on, and how busy it was when the run started."""
     return {
@@ -93,6 +113,14 @@ def machine() -> dict:
         "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
     }
+
+
+def report_paths(out: str, name: str) -> tuple[Path, Path]:
+    """`<out>/<YYYY-MM-DD>-<name>.json` and `.md`, the folder made where missing."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{datetime.date.today().isoformat()}-{name}"
+    return folder / f"{stem}.json", folder / f"{stem}.md"
 
 
 def write_report(report: dict, json_path: Path, md_path: Path, markdown) -> None:

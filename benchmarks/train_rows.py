@@ -17,6 +17,7 @@ from .timing import Interleaved, MemoryMeter, Timing, error_text, reset_memory
 from .trainer_rows import trainer_run
 
 TRAIN_IMPLS = ("hand", "model", "trainer")
+N_BATCHES = 8  # distinct batches every impl cycles through
 
 
 def autocast(device: torch.device, precision: str):
@@ -58,9 +59,9 @@ def hand_loop_step(module: nn.Module, loss_fn, batches: list[dict], device, prec
 
 
 def _loop_factory(impl: str, size: Size, device, precision: str, batches: list[dict], seed: int,
-                  gru_autocast: str | None, modules: dict, gru_dtypes: dict):
-    """`Interleaved`'s factory for the "hand" or "model" impl: builds the module (kept in `modules`, its GRU dtypes
-    watched in `gru_dtypes`) and returns its step function."""
+                  gru_autocast: str | None, gru_dtypes: dict):
+    """`Interleaved`'s factory for the "hand" or "model" impl: builds the module (its GRU dtypes watched in
+    `gru_dtypes`) and returns its step function."""
     def make():
         if impl == "hand":
             module, loss_fn = build_reference(size, device, seed, gru_autocast=gru_autocast), reference_loss
@@ -68,7 +69,7 @@ def _loop_factory(impl: str, size: Size, device, precision: str, batches: list[d
             module, loss_fn = build_model(size, device, seed, gru_autocast=gru_autocast), package_loss
         else:
             raise ValueError(f"unknown training impl {impl!r}")
-        modules[impl], gru_dtypes[impl] = module, watch_gru_dtypes(module)
+        gru_dtypes[impl] = watch_gru_dtypes(module)
         return hand_loop_step(module, loss_fn, batches, device, precision)
 
     return make
@@ -77,19 +78,20 @@ def _loop_factory(impl: str, size: Size, device, precision: str, batches: list[d
 def _time_impls(size: Size, precision: str, impls: list[str], device, timing: Timing, batches: list[dict],
                 seed: int, gru_autocast: str | None, gru_dtypes: dict) -> dict:
     """Build, warm up and time the impls interleaved (the Trainer's segments drive the others'); impl -> result."""
-    modules, results, loops = {}, {}, None
+    results, loops = {}, None
     reset_memory(device)
     try:
         on_device = [hand_batch(b, device) for b in batches]
-        loops = Interleaved({i: _loop_factory(i, size, device, precision, on_device, seed, gru_autocast, modules,
-                                              gru_dtypes) for i in impls if i != "trainer"}, timing, device)
+        loops = Interleaved({i: _loop_factory(i, size, device, precision, on_device, seed, gru_autocast, gru_dtypes)
+                             for i in impls if i != "trainer"}, timing, device)
         if "trainer" in impls:
             try:
                 meter = MemoryMeter(device)
-                module = modules["trainer"] = build_model(size, device, seed, gru_autocast=gru_autocast)
+                module = build_model(size, device, seed, gru_autocast=gru_autocast)
                 gru_dtypes["trainer"] = watch_gru_dtypes(module)
                 results["trainer"] = trainer_run(module, batches, device, precision, timing, seed, meter,
                                                  between=loops.run_round)
+                del module  # freed before the other loops' last rounds and the memory reset below
             except Exception as error:  # noqa: BLE001
                 results["trainer"] = {"error": error_text(error)}
         results.update(loops.finish())
@@ -99,13 +101,12 @@ def _time_impls(size: Size, precision: str, impls: list[str], device, timing: Ti
             results.setdefault(impl, {"error": text})
     finally:
         del loops
-        modules.clear()
         reset_memory(device)
     return results
 
 
 def train_rows(size: Size, precision: str, impls: list[str], device: torch.device, timing: Timing,
-               n_batches: int = 8, seed: int = 0, gru_autocast: str | None = None) -> list[dict]:
+               seed: int = 0, gru_autocast: str | None = None) -> list[dict]:
     """
     Measure the training rows of one size and precision, all interleaved: "hand" and "model" are built and warmed up
     (`Interleaved`), then the Trainer trains, and after each of its timed segments one segment of each of the
@@ -114,7 +115,7 @@ def train_rows(size: Size, precision: str, impls: list[str], device: torch.devic
     rows = {i: {"size": size.name, "precision": precision, "impl": i, "tokens_per_s": None, "peak_mem_gb": None}
             for i in impls}
     try:
-        batches = make_batches(size, n_batches, seed)
+        batches = make_batches(size, N_BATCHES, seed)
     except Exception as error:  # noqa: BLE001
         text = error_text(error)
         return [{**row, "error": text} for row in rows.values()]

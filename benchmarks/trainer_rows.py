@@ -12,7 +12,7 @@ import transformers
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
 from .config import LEARNING_RATE
-from .timing import MemoryMeter, SegmentClock, Timing, sync
+from .timing import MemoryMeter, SegmentClock, Timing
 
 
 def trainer_optim_name(device: torch.device) -> str:
@@ -23,11 +23,11 @@ def trainer_optim_name(device: torch.device) -> str:
 class FixedBatches(torch.utils.data.Dataset):
     """Each item is a whole pre-made batch (read with batch size 1 and `first_item` as collator)."""
 
-    def __init__(self, batches: list[dict], length: int = 1_000_000):
-        self.batches, self.length = batches, length
+    def __init__(self, batches: list[dict]):
+        self.batches = batches
 
     def __len__(self):
-        return self.length
+        return 1_000_000  # more items than the Trainer's max_steps reads
 
     def __getitem__(self, i):
         return self.batches[i % len(self.batches)]
@@ -53,7 +53,6 @@ class StepTimer(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == self.timing.warmup:
-            sync(self.clock.device)
             self.peak_mem_gb = self.meter.peak_gb()
             self.clock.begin()
         elif state.global_step > self.timing.warmup and self.result is None and self.clock.tick(self.timing):
@@ -92,13 +91,13 @@ def training_arguments(out_dir: str, device: torch.device, precision: str, timin
     )
 
 
-def trainer_run(model, batches_cpu: list[dict], device, precision: str, timing: Timing, seed: int = 0,
-                meter: MemoryMeter | None = None, between=None) -> dict:
+def trainer_run(model, batches_cpu: list[dict], device, precision: str, timing: Timing, seed: int,
+                meter: MemoryMeter, between=None) -> dict:
     """Train through `Seq2SeqTrainer` until `timing` is met; return the timing summary (as `Interleaved`).
     `between` runs between the timed segments (see `StepTimer`)."""
     out_dir = tempfile.mkdtemp(prefix="gru-bench-trainer-")
     try:
-        timer = StepTimer(timing, device, meter or MemoryMeter(device), between)
+        timer = StepTimer(timing, device, meter, between)
         trainer = Seq2SeqTrainer(
             model=model, args=training_arguments(out_dir, device, precision, timing, seed),
             train_dataset=FixedBatches(batches_cpu), data_collator=first_item, callbacks=[timer],
