@@ -711,8 +711,27 @@ class GRUSeq2SeqGenerationMixin(_BeamSearchOnTargetVocabulary, GenerationMixin):
     sources with nothing to translate.
     """
 
-    # The decoder state is recurrent: generate() cannot rewind it (no assisted decoding).
+    # The decoder state is recurrent: generate() cannot rewind it (no assisted decoding). Transformers read this flag
+    # up to 5.24; `_validate_generation_mode` below refuses on every version, with the reason.
     _is_stateful = True
+    _ASSISTED_FLAGS = ("prompt_lookup_num_tokens", "assistant_early_exit")
+
+    def _validate_generation_mode(self, generation_mode, generation_config, generation_mode_kwargs):
+        """Refuse assisted decoding (a draft model, prompt lookup, early exit) before Transformers' own checks, so
+        that every version and every batch size gives the model's reason. It is refused also where Transformers would
+        quietly ignore the draft (under beam search): a user who asked for it should know it did not happen."""
+        asked = [name for name in self._ASSISTED_FLAGS if getattr(generation_config, name, None) is not None]
+        if generation_mode_kwargs.get("assistant_model") is not None:
+            asked.insert(0, "assistant_model")
+        if getattr(generation_config, "use_mtp", False):
+            asked.append("use_mtp")
+        if asked or generation_mode == "assisted_generation":
+            raise ValueError(
+                f"{type(self).__name__} does not support assisted decoding (asked for by {', '.join(asked)}): its "
+                "decoder state is recurrent, so it cannot be rewound to drop draft tokens that are rejected. Use "
+                "greedy search, beam search or sampling."
+            )
+        super()._validate_generation_mode(generation_mode, generation_config, generation_mode_kwargs)
 
     @staticmethod
     def default_generation_config(config: GRUSeq2SeqConfig) -> GenerationConfig:

@@ -189,10 +189,21 @@ def test_a_cache_without_reordering_would_be_caught(setup, monkeypatch):
     assert not torch.equal(broken, reference)
 
 
-def test_assisted_decoding_is_refused(setup):
+@pytest.mark.parametrize("rows", [1, 2])
+@pytest.mark.parametrize("asked", [
+    {"assistant_model": "self"},
+    {"prompt_lookup_num_tokens": 2},
+    {"assistant_early_exit": 1},
+    {"assistant_model": "self", "num_beams": 3},  # Transformers alone would ignore the draft under beam search
+])
+def test_assisted_decoding_is_refused_by_the_model_with_its_reason(setup, rows, asked):
+    """Every supported Transformers version, any batch size: the model's own refusal, naming what asked for it (5.25
+    alone would answer "only supported for batch_size = 1", or fail on the cache for one row)."""
     model, ids, mask = setup
-    with pytest.raises(ValueError, match="stateful"):
-        generate(model, ids, mask, assistant_model=model)
+    kwargs = {k: model if v == "self" else v for k, v in asked.items()}
+    flag = next(k for k in asked if k != "num_beams")
+    with pytest.raises(ValueError, match=rf"does not support assisted decoding \(asked for by {flag}\).*recurrent"):
+        generate(model, ids[:rows], mask[:rows], **kwargs)
 
 
 # -- length limits, as for any Transformers model ------------------------------------------------------------------
