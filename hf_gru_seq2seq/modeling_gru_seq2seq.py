@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import torch.utils._pytree as pytree
 import transformers
 from packaging import version
 from torch import nn
@@ -169,6 +170,26 @@ class GRUSeq2SeqCache(Cache):
     def is_linear(self) -> list[bool]:
         # "linear" caches make generate() skip slicing the prompt by `get_seq_length()`; ours needs that slicing.
         return [False] * len(self)
+
+
+def _register_cache_with_pytree() -> None:
+    """Let `torch.export` take and return a `GRUSeq2SeqCache` (the forward returns one by default), as Transformers
+    does for its own caches. Both fields are children, not context: `seen_tokens` is the target length after a
+    teacher-forced forward, which a program exported with a dynamic target length must not bake in."""
+    def children(cache):
+        return [cache.state, cache.seen_tokens]
+
+    pytree.register_pytree_node(
+        GRUSeq2SeqCache,
+        lambda cache: (children(cache), None),
+        lambda values, _: GRUSeq2SeqCache(*values),
+        serialized_type_name=f"{GRUSeq2SeqCache.__module__}.{GRUSeq2SeqCache.__qualname__}",
+        flatten_with_keys_fn=lambda cache: (
+            [(pytree.GetAttrKey(k), v) for k, v in zip(("state", "seen_tokens"), children(cache))], None),
+    )
+
+
+_register_cache_with_pytree()
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -352,7 +373,9 @@ def _gru_written_out(x: torch.Tensor, state: torch.Tensor, layers: list[list[tor
                 carry = _gru_cell(gates_t, carry, w_hh, b_hh)
                 return carry, carry.clone()
 
-            h, outputs = scan(step, h, gates_x.transpose(0, 1))  # (B, H), (T, B, H)
+            # A contiguous copy, not a view: an exported program runs `scan` by compiling `step`, and torch 2.13's
+            # guards on a view's base break its recompilation for a new shape ("tuple index out of range").
+            h, outputs = scan(step, h, gates_x.transpose(0, 1).contiguous())  # (B, H), (T, B, H)
             x = outputs.transpose(0, 1)
         finals.append(h)
     return x, torch.stack(finals)

@@ -12,6 +12,32 @@ This file travels to the Hub as remote code: it imports only torch and transform
 
 import torch
 from transformers import Pipeline
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
+
+
+def unknown_words(tokenizer, text: str) -> list[str]:
+    """
+    The pieces of `text` that `tokenizer` maps to its unknown token, in order, each once: what a model will read as
+    `<unk>` and translate as best it can (a word-level vocabulary is closed; byte-level BPE has no unknown token, so
+    this is always empty for it). A fast tokenizer names them exactly, by offsets; a slow one word by word.
+    """
+    unk = tokenizer.unk_token_id
+    if unk is None or not text.strip():
+        return []
+    if getattr(tokenizer, "is_fast", False):
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        spans = [span for token, span in zip(encoded["input_ids"], encoded["offset_mapping"]) if token == unk]
+        pieces = [text[start:end].strip() for start, end in spans]
+    else:
+        pieces = [word for word in text.split() if unk in tokenizer(word, add_special_tokens=False)["input_ids"]]
+    return list(dict.fromkeys(piece for piece in pieces if piece))
+
+
+def list_for_a_line(labels: list[str], limit: int = 20) -> str:
+    """`a, b, c` (and how many more past `limit`): a list that keeps a warning to one line."""
+    return ", ".join(labels[:limit]) + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
 
 
 class GRUSeq2SeqTranslationPipeline(Pipeline):
@@ -91,6 +117,9 @@ class GRUSeq2SeqTranslationPipeline(Pipeline):
             return {"input_ids": torch.tensor([[self.tokenizer.pad_token_id or 0]]),
                     "attention_mask": torch.zeros(1, 1, dtype=torch.long)}
         encoded = self.tokenizer(text, return_tensors="pt", truncation=truncation)
+        if unknown := unknown_words(self.tokenizer, text):
+            named = list_for_a_line([f'"{word}"' for word in unknown])
+            logger.warning(f"unknown to the tokenizer, translated as <unk>: {named} (in {text!r})")
         if encoded["input_ids"].shape[1] == 0:
             raise ValueError(f"nothing to translate: the tokenizer turned {text!r} into no tokens")
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}  # (1, T) each
@@ -129,4 +158,4 @@ class GRUSeq2SeqTranslationPipeline(Pipeline):
         return [{self.output_key: text.strip()} for text in texts]
 
 
-__all__ = ["GRUSeq2SeqTranslationPipeline"]
+__all__ = ["GRUSeq2SeqTranslationPipeline", "unknown_words"]

@@ -26,7 +26,7 @@ DEFAULT_OUTPUT_DIR = "outputs/gru-seq2seq"
 
 # The built-in number-words task is small and regular: a smaller model learns it in about a minute on a CPU.
 BUILTIN_DATA_DEFAULTS = dict(embedding_size=64, hidden_size=128, num_train_epochs=3, per_device_train_batch_size=64,
-                             output_dir="outputs/number-words", lowercase=True)
+                             output_dir="outputs/number-words", lowercase=True, tokenizer_type="word")
 
 
 def _on_builtin(name: str) -> str:
@@ -40,7 +40,9 @@ class ModelArguments:
     tokenizer_name: str | None = field(
         default=None, metadata={"help": "A saved tokenizer (folder or Hub id); by default one is trained on the data."})
     tokenizer_type: Literal["bpe", "word"] = field(
-        default="bpe", metadata={"help": "Kind of trained tokenizer: byte-level BPE, or d2l-style words."})
+        default="bpe", metadata={"help": "Kind of trained tokenizer: byte-level BPE, or d2l-style words (a closed "
+                                         "vocabulary: other words become <unk>, and translation warns of them)"
+                                         + _on_builtin("tokenizer_type")})
     tokenizer_vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size of a trained tokenizer."})
     tokenizer_min_frequency: int = field(default=2, metadata={"help": "Minimum count of a trained token."})
     lowercase: bool = field(

@@ -12,6 +12,8 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hf_gru_seq2seq  # noqa: F401  (registers the model with the Auto classes)
 
+from .pipeline_gru_seq2seq import list_for_a_line, unknown_words
+
 
 def check_model_reference(name: str, flag: str = "--model") -> None:
     """
@@ -64,6 +66,19 @@ def load(model_name_or_path: str, device: str | None = None, trust_remote_code: 
                                                   dtype=dtype).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
     return model, tokenizer
+
+
+def unknown_words_warning(tokenizer, lines: list[str]) -> str | None:
+    """One line naming the words of `lines` that the tokenizer reads as `<unk>` (each once, with the number of the
+    first line it is on), or None when there are none. The lines are still translated."""
+    first_line = {}
+    for number, line in enumerate(lines, 1):
+        for word in unknown_words(tokenizer, line):
+            first_line.setdefault(word, number)
+    if not first_line:
+        return None
+    named = list_for_a_line([f'"{word}" (line {number})' for word, number in first_line.items()])
+    return f"warning: {len(first_line)} word(s) unknown to the tokenizer, translated as <unk>: {named}"
 
 
 def one_line(text: str) -> str:
@@ -123,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()  # the newline that ends the last line starts no new one
+    if warning := unknown_words_warning(tokenizer, lines):
+        print(warning, file=sys.stderr)
     kwargs = {k: v for k, v in (("num_beams", args.num_beams), ("max_new_tokens", args.max_new_tokens)) if v}
     translations = translate_lines(model, tokenizer, lines, args.batch_size, progress=bool(args.input), **kwargs)
     text = "\n".join(translations) + ("\n" if translations else "")

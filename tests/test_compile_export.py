@@ -34,6 +34,38 @@ def test_torch_export_of_the_training_forward_does_not_depend_on_the_data(bidire
         torch.testing.assert_close(got.loss, expected.loss, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("use_cache", [None, False])  # None: the config's default, which returns the cache
+def test_exported_model_takes_any_batch_source_and_target_length(bidirectional, use_cache):
+    """The whole teacher-forced forward with dynamic batch, source and target lengths: the program equals eager on
+    batches of other shapes, left- and right-padded, one with its source as long as its target (an exporter that
+    related the two lengths would refuse it), and returns the cache (registered with torch's pytree) when asked."""
+    model, inputs = bidirectional
+    tester = GRUSeq2SeqModelTester()
+    batch, source, target = (torch.export.Dim(name) for name in ("batch", "source_length", "target_length"))
+    example = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"],
+               "decoder_input_ids": model.prepare_decoder_input_ids_from_labels(inputs["labels"])}
+    program = torch.export.export(model, (), kwargs={**example, "use_cache": use_cache}, dynamic_shapes={
+        "input_ids": {0: batch, 1: source}, "attention_mask": {0: batch, 1: source},
+        "decoder_input_ids": {0: batch, 1: target}, "use_cache": None})
+    for rows, source_length, target_length, left in ((2, 4, 4, False), (5, 9, 3, True), (1, 6, 6, True),
+                                                     (3, 3, 8, False)):
+        ids = tester.ids(rows, source_length, tester.vocab_size)
+        mask = torch.ones_like(ids)
+        mask[0, source_length // 2:] = 0  # the first row is padded, the others are not
+        if left:
+            ids, mask = to_left_padding(ids, mask)
+        other = {"input_ids": ids, "attention_mask": mask, "use_cache": use_cache,
+                 "decoder_input_ids": tester.ids(rows, target_length, tester.decoder_vocab_size)}
+        got, expected = program.module()(**other), model(**other)
+        torch.testing.assert_close(got.logits, expected.logits, atol=1e-5, rtol=0)
+        got_cache, expected_cache = getattr(got, modeling.CACHE_FIELD), getattr(expected, modeling.CACHE_FIELD)
+        if use_cache is False:
+            assert got_cache is None and expected_cache is None
+        else:
+            assert isinstance(got_cache, modeling.GRUSeq2SeqCache) and got_cache.seen_tokens == target_length
+            torch.testing.assert_close(got_cache.state, expected_cache.state, atol=1e-5, rtol=0)
+
+
 def test_exported_encoder_takes_any_batch_and_source_length(bidirectional):
     model, inputs = bidirectional
     batch, length = torch.export.Dim("batch"), torch.export.Dim("source_length")

@@ -80,3 +80,31 @@ def test_pipeline_tasks_of_transformers_4_work(saved, translator, task, key):
     expected = texts(translator(SENTENCES, num_beams=2, max_new_tokens=6))
     assert [r[key] for r in named(SENTENCES, num_beams=2, max_new_tokens=6)] == expected
     assert named(["", SENTENCES[0]], max_new_tokens=6, num_beams=2)[0] == {key: ""}
+
+
+def test_words_outside_the_vocabulary_are_named_in_a_warning(translator, caplog):
+    """The tiny tokenizer's vocabulary is closed: words it reads as <unk> are named once each, in order, by their
+    text in the input (case and accents as typed), and the sentence is still translated."""
+    from hf_gru_seq2seq.pipeline_gru_seq2seq import unknown_words
+
+    assert unknown_words(translator.tokenizer, "go Zürich . run 42 Zürich ?") == ["Zürich", "42"]
+    assert unknown_words(translator.tokenizer, "go . run") == []
+    with caplog.at_level("WARNING"):
+        known = translator("go .", num_beams=1, max_new_tokens=4)
+        assert caplog.records == []
+        unknown = translator("go Zürich 42 .", num_beams=1, max_new_tokens=4)
+    assert [r.getMessage() for r in caplog.records] == [
+        "unknown to the tokenizer, translated as <unk>: \"Zürich\", \"42\" (in 'go Zürich 42 .')"]
+    assert known[0]["translation_text"] and unknown[0]["translation_text"]
+
+
+def test_byte_level_bpe_has_no_unknown_words():
+    from datasets import Dataset
+
+    from hf_gru_seq2seq.pipeline_gru_seq2seq import unknown_words
+    from hf_gru_seq2seq.vocabulary import train_tokenizer
+
+    pairs = Dataset.from_dict({"translation": [{"en": "go .", "fr": "va !"}] * 4})
+    tokenizer = train_tokenizer(pairs, "en", "fr", vocab_size=300)
+    assert tokenizer.unk_token_id is not None and unknown_words(tokenizer, "Zürich 42 ☃") == []
+

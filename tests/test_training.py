@@ -1,6 +1,7 @@
 """Train end to end with `hf_gru_seq2seq.training.run`: the built-in data and small files, the saved folder and the
 translate script, clear errors, resuming after a kill, and `--precision`. Tiny models and a few steps each."""
 
+import io
 import json
 import logging
 import os
@@ -165,10 +166,35 @@ def test_translate_script_gives_one_line_per_input_line(built_in_run, tmp_path):
     stdout, stderr = piped.communicate(("\n".join(lines) + "\n").encode(), timeout=120)
     assert piped.returncode == 0, stderr.decode()[-2000:]
     assert stdout.decode().split("\n") == [*expected, ""]
-    assert stderr.decode() == ""  # no loading bars or warnings around the translations
+    # No loading bars around the translations: only the warning that the French line holds words the built-in
+    # (word-level, number-words) vocabulary does not know.
+    [warning] = stderr.decode().splitlines()
+    assert warning.startswith("warning: ") and '"Où" (line 7), "est-il" (line 7)' in warning
     _, stderr = to_file.communicate(timeout=120)
     assert to_file.returncode == 0, stderr.decode()[-2000:]
     assert (tmp_path / "out.txt").read_text(encoding="utf-8").split("\n") == [*expected, ""]
+
+
+def test_translate_cli_names_unknown_words_in_one_warning_line(tmp_path, monkeypatch, capsys):
+    """Words the tokenizer reads as <unk> are named on stderr, once each with their first line, in one line; every
+    line is still translated, one output line per input line."""
+    from model_tester import GRUSeq2SeqModelTester, tiny_tokenizer
+
+    from hf_gru_seq2seq.cli import translate_main
+
+    GRUSeq2SeqModelTester().model(logit_scale=4.0).save_pretrained(tmp_path)
+    tiny_tokenizer().save_pretrained(tmp_path)
+    capsys.readouterr()  # what saving printed
+    monkeypatch.setattr(sys, "stdin", io.StringIO("go .\nhello World !\n\nrun hello\nhi\n"))
+    monkeypatch.setattr(sys, "argv", ["prog", "--model", str(tmp_path), "--device", "cpu", "--num_beams", "1",
+                                      "--max_new_tokens", "4"])
+    translate_main()
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        'warning: 2 word(s) unknown to the tokenizer, translated as <unk>: "hello" (line 2), "World" (line 2)']
+    model, tokenizer = load_folder(tmp_path)
+    lines = ["go .", "hello World !", "", "run hello", "hi"]
+    assert out.split("\n") == [*translate_lines(model, tokenizer, lines, num_beams=1, max_new_tokens=4), ""]
 
 
 def test_saved_folder_reads_as_a_user_expects(built_in_run):
