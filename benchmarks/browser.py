@@ -10,7 +10,6 @@ import shutil
 import threading
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 # Flags that work on a machine without a GPU, a sandbox or the network.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -84,7 +83,7 @@ def type_text(page, text: str) -> None:
     """Replace the text box's content by `text`, typed key by key (Enter between lines), as a user types it."""
     source = page.locator("#source")
     source.fill("")
-    source.press_sequentially(text)
+    source.press_sequentially(text, timeout=(30 + 0.03 * len(text)) * 1000)  # a busy machine types slowly
 
 
 def translate(page, beam: bool, timeout_s: float = 300) -> dict:

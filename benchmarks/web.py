@@ -34,7 +34,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--loads", type=int, default=3, help="page loads timed (each in a fresh browser context)")
     parser.add_argument("--out", default="benchmarks/results", help="folder for the JSON and markdown reports")
     parser.add_argument("--name", default="cpu-web-number-words", help="report file name after the date")
+    parser.add_argument("--screenshot", help="also write a phone-sized screenshot of the page here (a PNG)")
     return parser
+
+
+SCREENSHOT_LINES = ["three hundred forty-two", "Twenty-One", "", "seven thousand", "nine hundred ninety-nine thousand one"]
+
+
+def screenshot(chromium, url: str, path: str) -> None:
+    """The page on a phone-sized screen after translating a few lines typed into it (beam search)."""
+    page = browser.open_page(chromium, url, viewport={"width": 390, "height": 760})
+    browser.type_text(page, "\n".join(SCREENSHOT_LINES))
+    browser.translate(page, beam=True)
+    page.screenshot(path=path)
+    page.close()
 
 
 def page_load_seconds(chromium, url: str) -> dict:
@@ -165,6 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
         page_dir = export_web(str(model_dir), Path(tmp) / model_dir.name)
         with browser.serve(page_dir) as url, browser.chromium() as chromium:
             measured = measure(args, model_dir, page_dir, url, chromium)
+            if args.screenshot:
+                screenshot(chromium, url, args.screenshot)
             chromium_version = chromium.version
     import json
 

@@ -51,11 +51,20 @@ function trimAfterEos(tokens, eosId) {
   return end < 0 ? tokens : tokens.slice(0, end + 1);
 }
 
-/** The indices of the k largest of `values`, largest first (ties: the lower index first). */
+/** The indices of the k largest of `values`, largest first (ties: the lower index first), in one pass. */
 function topK(values, k) {
-  const order = Array.from(values.keys());
-  order.sort((a, b) => values[b] - values[a] || a - b);
-  return order.slice(0, k);
+  const best = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (best.length === k) {
+      if (!(v > values[best[k - 1]])) continue;
+      best.pop();
+    }
+    let at = best.length;
+    while (at > 0 && values[best[at - 1]] < v) at--;
+    best.splice(at, 0, i);
+  }
+  return best;
 }
 
 /** Beam search of `numBeams` beams per item, rows ordered item by item (item 0's beams, then item 1's, ...). */
