@@ -5,6 +5,7 @@ import { beamSearch, greedySearch } from "./decoding.js";
 import { LineTokenizer } from "./tokenizer.js";
 
 const BATCH_SIZE = 64; // the CLI's default --batch_size
+const WASM_FILE = "ort-wasm-simd-threaded.wasm"; // what ort.wasm.min.mjs runs (lib/, copied at export)
 ort.env.wasm.wasmPaths = new URL("./lib/", import.meta.url).href;
 ort.env.wasm.numThreads = 1; // threads need a cross-origin-isolated page, which a plain static server does not make
 
@@ -59,13 +60,15 @@ export class Translator {
       const total = Object.values(sizes).reduce((a, b) => a + b, 0);
       onProgress(total ? Object.values(loaded).reduce((a, b) => a + b, 0) / total : 0);
     };
-    const graph = async (name) => {
-      const bytes = await fetchBytes(new URL(name, base), (read, expected) => {
-        loaded[name] = read; sizes[name] = Math.max(expected, read); report();
-      });
-      return ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
-    };
-    const [encoder, decoder] = await Promise.all([graph(page.encoder), graph(page.decoder)]);
+    const download = (url) => fetchBytes(url, (read, expected) => {
+      loaded[url] = read; sizes[url] = Math.max(expected, read); report();
+    });
+    // The runtime's WASM (the largest file) is fetched here too, so that the progress bar counts it.
+    const [wasm, encoderBytes, decoderBytes] = await Promise.all(
+      [new URL(WASM_FILE, ort.env.wasm.wasmPaths), new URL(page.encoder, base), new URL(page.decoder, base)].map(download));
+    ort.env.wasm.wasmBinary = wasm;
+    const session = (bytes) => ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+    const encoder = await session(encoderBytes), decoder = await session(decoderBytes);
     return new Translator({ page, config, generation, encoder, decoder,
                             tokenizer: new LineTokenizer(tokenizerJson, tokenizerConfig) });
   }
