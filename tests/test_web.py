@@ -95,6 +95,22 @@ def test_page_translates_typed_numbers_as_generate_does(chromium, number_words_p
     page.close()
 
 
+def test_fp32_page_translates_as_the_fp32_graphs(chromium, number_words_export, tmp_path):
+    folder = export_web(str(number_words_export), tmp_path / "fp32", fp32=True)
+    assert json.loads((folder / "page.json").read_text())["precision"] == "fp32"
+    assert (folder / "encoder_model.onnx").is_file() and not list(folder.glob("*_quantized.onnx"))
+    sources = [p["en"] for p in number_words_dataset()["test"]["translation"][:20]]
+    model = GRUSeq2SeqOnnxForConditionalGeneration.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with browser.serve(folder) as url:
+        page = browser.open_page(chromium, url)
+        page.locator("#source").fill("\n".join(sources))
+        for beam, num_beams in ((False, 1), (True, 4)):
+            assert browser.translate(page, beam)["lines"] == translate_lines(model, tokenizer, sources,
+                                                                             num_beams=num_beams)
+        page.close()
+
+
 @pytest.mark.parametrize("kind", ["word", "bpe"])
 def test_page_tokenizes_as_python(chromium, number_words_page, kind):
     """Token ids, decoded text and unknown words of tricky strings, for both kinds of tokenizer the package trains
