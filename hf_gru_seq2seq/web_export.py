@@ -84,9 +84,6 @@ def check_supported(folder: Path) -> None:
     if changed:
         raise ValueError(f"{folder / 'generation_config.json'}: {changed[0]}={generation[changed[0]]!r} is not "
                          "supported by the page (it runs greedy and beam search without logits processors)")
-    if generation.get("num_return_sequences", 1) != 1 or generation.get("do_sample"):
-        raise ValueError(f"{folder / 'generation_config.json'}: sampling and several returned sequences are not "
-                         "supported by the page")
 
 
 def model_name(model: str) -> str:
@@ -172,6 +169,10 @@ def export_web(model: str, output_dir, fp32: bool = False) -> Path:
 
             export = export_onnx(model, scratch, quantize=not fp32)
         check_supported(export)
+        if out.exists() and out.resolve() == export.resolve():
+            raise ValueError(f"OUT {out} is MODEL's own folder: choose another OUT")
+        for stale in out.glob("*.onnx"):  # a page exported here before, maybe at the other precision
+            stale.unlink()
         _write_folder(export, out, model_name(model), fp32)
     return out
 
