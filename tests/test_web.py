@@ -27,10 +27,11 @@ if str(REPO) not in sys.path:  # `benchmarks` is a folder of the checkout, not a
     sys.path.insert(0, str(REPO))
 from benchmarks import browser  # noqa: E402 (after the sys.path line above)
 
-# Case, punctuation, accents, compatibility forms, extra and odd spaces, a literal metaspace, an emoji.
+# Case, punctuation, accents, compatibility forms, extra and odd spaces, a literal metaspace, an emoji, special tokens.
 TRICKY = ["Hello, world!", "  HELLO,   World!!  ", "Café naïve «open»", "l'homme quarante-deux",
           "Ｆｕｌｌ\u00a0width ﬁne", "unknown zebra, and Zebra!", "trois  cent\tquarante-deux.", "(enfin) ... ¿qué?",
-          "e\u0301te\u0301 CAFÉ", "x▁y ▁ z", "İstanbul ẞ straße", "!!!", "don't stop…", "emoji 😀 here"]
+          "e\u0301te\u0301 CAFÉ", "x▁y ▁ z", "İstanbul ẞ straße", "!!!", "don't stop…", "emoji 😀 here",
+          "a </s> b", "zebra <unk> cold", "hello<pad>world", "<s>Go!</s>"]  # special tokens typed in
 PAIRS = [("Hello, world!", "Bonjour, le monde !"), ("three hundred forty-two", "trois cent quarante-deux"),
          ("I'm cold.", "J'ai froid."), ("The café is «open»", "Le café est « ouvert »"), ("naïve? (yes)", "naïf ? (oui)")]
 

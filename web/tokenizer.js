@@ -50,30 +50,66 @@ export class LineTokenizer {
 
   /**
    * The substrings of `line` that the tokenizer maps to its unknown token, in order, each once (outer spaces
-   * stripped), as the CLI warns of them. A word-level model maps each pre-token to one token, so a pre-token whose
-   * id is the unknown one is an unknown word; it is found in `line` through the normalizer (normalizing ever longer
-   * prefixes of the line), as Python's offsets find it. Byte-level BPE has every byte: nothing is unknown.
+   * stripped), as the CLI warns of them. A word-level model maps each pre-token to one token: the line is cut at its
+   * added tokens (`</s>`, ...: one id each), and each other section is normalized and pre-tokenized as the library
+   * does; a pre-token whose id is the unknown one is found in `line` through the normalizer (normalizing ever longer
+   * prefixes), as Python's offsets find it. Byte-level BPE has every byte: only a typed `<unk>` is unknown there.
    */
   unknownWords(line, ids = this.encode(line)) {
-    if (this.unkId === undefined || !ids.includes(this.unkId) || !this.wordLevel) return [];
-    const normalized = this.normalize(line);
+    if (this.unkId === undefined || !ids.includes(this.unkId)) return [];
+    const words = [];
+    const isUnknown = (text) => this.tokenizer.token_to_id(text) === this.unkId; // "<unk>" typed in the line
+    if (!this.wordLevel) { // byte-level BPE: only a typed "<unk>" is unknown
+      for (const { text, added } of this.sections(line)) if (added && isUnknown(text) && !words.includes(text)) words.push(text);
+      return words;
+    }
+    let k = 0; // the id of the next piece
+    for (const { text, added } of this.sections(line)) {
+      if (added) {
+        if (isUnknown(text) && !words.includes(text)) words.push(text);
+        k += 1;
+        continue;
+      }
+      for (const [start, end] of this.pieceSpans(text)) {
+        const word = ids[k] === this.unkId ? this.originalSpan(text, start, end).trim() : "";
+        if (word && !words.includes(word)) words.push(word);
+        k += 1;
+      }
+    }
+    return words;
+  }
+
+  /** `line` cut at the added tokens it holds (leftmost, longest first), as the library cuts it before normalizing. */
+  sections(line) {
+    const added = (this.json.added_tokens ?? []).map((t) => t.content).filter(Boolean)
+      .sort((a, b) => b.length - a.length);
+    const out = [];
+    let from = 0;
+    for (let i = 0; i < line.length;) {
+      const token = added.find((t) => line.startsWith(t, i));
+      if (!token) { i += 1; continue; }
+      if (i > from) out.push({ text: line.slice(from, i), added: false });
+      out.push({ text: token, added: true });
+      i += token.length;
+      from = i;
+    }
+    if (from < line.length) out.push({ text: line.slice(from), added: false });
+    return out;
+  }
+
+  /** [start, end) in `normalize(text)` of each pre-token of `text`. */
+  pieceSpans(text) {
+    const normalized = this.normalize(text);
+    if (!normalized) return [];
     const pieces = this.tokenizer.pre_tokenizer.pre_tokenize_text(normalized, {});
     // Metaspace keeps every character and prepends at most one: the pieces, end to end, are the normalized text
     // with one more character in front (or none), so each piece's span in `normalized` follows from their lengths.
-    const prepended = pieces.reduce((n, piece) => n + piece.length, 0) - normalized.length;
-    const spans = []; // [start, end) of each piece in `normalized`
-    let at = -prepended;
-    for (const piece of pieces) {
-      spans.push([Math.max(at, 0), at + piece.length]);
+    let at = normalized.length - pieces.reduce((n, piece) => n + piece.length, 0);
+    return pieces.map((piece) => {
+      const span = [Math.max(at, 0), at + piece.length];
       at += piece.length;
-    }
-    const words = [];
-    ids.forEach((id, k) => {
-      if (id !== this.unkId || k >= spans.length) return;
-      const word = this.originalSpan(line, ...spans[k]).trim();
-      if (word && !words.includes(word)) words.push(word);
+      return span;
     });
-    return words;
   }
 
   /** The part of `line` that normalizes to `normalize(line)[start:end)`. */
