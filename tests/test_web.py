@@ -36,12 +36,27 @@ PAIRS = [("Hello, world!", "Bonjour, le monde !"), ("three hundred forty-two", "
          ("I'm cold.", "J'ai froid."), ("The café is «open»", "Le café est « ouvert »"), ("naïve? (yes)", "naïf ? (oui)")]
 
 
-@pytest.fixture(scope="module")
-def chromium():
+def missing(what: str, how: str) -> None:
+    """Fail under CI (which installs `what`), skip elsewhere, saying how to get it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing: .ci/run installs it ({how})")
+    pytest.skip(f"{what} is missing ({how}); CI installs it and runs this test")
+
+
+@pytest.fixture(scope="session")  # session: checked before the session's trained model is made for nothing
+def web_libraries():
+    from hf_gru_seq2seq.web_export import check_libraries
+
+    try:
+        check_libraries()
+    except FileNotFoundError:
+        missing("the page's npm packages", "npm ci --prefix web")
+
+
+@pytest.fixture(scope="session")
+def chromium(web_libraries):
     if browser.chromium_path() is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs it (apt-get install -y chromium)")
-        pytest.skip("no chromium on PATH (apt-get install -y chromium); CI installs it and runs this test")
+        missing("chromium", "apt-get install -y chromium")
     with browser.chromium() as chromium:
         yield chromium
 
@@ -187,7 +202,8 @@ def test_page_says_why_a_model_fails_to_load(chromium, number_words_page, tmp_pa
         page.close()
 
 
-def test_export_command_answers_bad_input_in_one_line(number_words_export, tmp_path, monkeypatch, capsys):
+def test_export_command_answers_bad_input_in_one_line(web_libraries, number_words_export, tmp_path, monkeypatch,
+                                                      capsys):
     from hf_gru_seq2seq.cli import export_web_main
 
     no_graphs = shutil.copytree(number_words_export, tmp_path / "no-graphs",
