@@ -20,7 +20,8 @@ function describe(translator) {
                                 `${page.precision} graphs`].join(" · ");
   $("beams").textContent = translator.searchOptions().numBeams;
   $("beam").checked = translator.searchOptions().numBeams > 1;
-  $("beam").disabled = translator.searchOptions().numBeams <= 1;
+  $("beam").disabled = translator.searchOptions().numBeams <= 1; // a greedy model: no choice to offer
+  $("beam").parentElement.hidden = $("beam").disabled;
 }
 
 async function translate(translator) {
