@@ -190,6 +190,26 @@ def test_page_flags_unknown_words_and_keeps_blank_lines(chromium, word_level_pag
     page.close()
 
 
+@pytest.mark.parametrize("length_penalty, early_stopping, max_length",
+                         [(1.0, False, 8), (0.5, True, 8), (2.0, "never", 8), (-1.0, False, 5), (1.0, True, 12)])
+def test_page_beam_search_follows_the_generation_config(chromium, word_level_page, length_penalty, early_stopping,
+                                                        max_length):
+    """Length penalty, early stopping (False, True, "never") and max_length, changed in the page's generation config,
+    give the beams generate() gives with the same settings (random weights: long, close beams)."""
+    folder, url = word_level_page
+    lines = [pair[0] for pair in PAIRS] + [pair[1] for pair in PAIRS] + ["cold cold hello", "world ."]
+    model = GRUSeq2SeqOnnxForConditionalGeneration.from_pretrained(folder, quantized=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    page = browser.open_page(chromium, url)
+    page.evaluate("([lp, es, ml]) => Object.assign(window.translator.generation, "
+                  "{length_penalty: lp, early_stopping: es, max_length: ml})", [length_penalty, early_stopping, max_length])
+    page.locator("#source").fill("\n".join(lines))
+    expected = translate_lines(model, tokenizer, lines, num_beams=4, length_penalty=length_penalty,
+                               early_stopping=early_stopping, max_length=max_length)
+    assert browser.translate(page, beam=True)["lines"] == expected
+    page.close()
+
+
 def test_page_says_why_a_model_fails_to_load(chromium, number_words_page, tmp_path):
     folder, _ = number_words_page
     broken = shutil.copytree(folder, tmp_path / "broken")
