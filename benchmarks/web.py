@@ -149,6 +149,13 @@ def summarise(measured: dict) -> dict:
             "python_load_s": {k: round(v, 3) for k, v in measured["python_loads"].items()}}
 
 
+def busy_note(info: dict) -> str:
+    """A warning where the load average at the start exceeded the usable CPUs: other work shared the machine."""
+    load, cpus = (info.get("load_average_1_5_15_min") or [0])[0], info.get("usable_cpus") or 1
+    return (f" **The machine was busy with other work** (1-minute load {load} on {cpus} CPUs): the rows shared it "
+            "alike, round by round, but absolute times are slower than on an idle machine." if load > cpus else "")
+
+
 def markdown(report: dict) -> str:
     info = report["machine"]
     lines = [f"# The page in headless Chromium against Python: {report['model']}", "",
@@ -156,7 +163,8 @@ def markdown(report: dict) -> str:
              f"average {info['load_average_1_5_15_min']} at the start), Chromium {report['chromium']}, "
              f"onnxruntime-web {report['onnxruntime_web']}, onnxruntime {report['versions']['onnxruntime']}, torch "
              f"{report['versions']['torch']}, transformers {report['versions']['transformers']}. One thread for each. "
-             f"Medians of {report['rounds']} interleaved rounds after a warm-up; beam = {report['beams']} beams.", "",
+             f"Medians of {report['rounds']} interleaved rounds after a warm-up; beam = {report['beams']} beams."
+             + busy_note(info), "",
              f"Model load: page {report['page_load_s']['median_wall_s']} s (fresh browser context, from navigation "
              f"to `ready`: fetching the libraries and the graphs, compiling the WASM, creating both sessions); "
              f"Python ONNX Runtime {report['python_load_s']['ort-int8']} s, PyTorch "
