@@ -11,6 +11,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -30,6 +31,7 @@ DECODINGS = {"greedy": 1, "beam": None}  # None: the generation config's beams
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks web", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a trained number-words model folder (the main job's)")
+    parser.add_argument("--page", help="MODEL's page, already exported with its int8 graphs (default: export it here)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (after one warm-up round)")
     parser.add_argument("--loads", type=int, default=3, help="page loads timed (each in a fresh browser context)")
     parser.add_argument("--out", default="benchmarks/results", help="folder for the JSON and markdown reports")
@@ -38,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SCREENSHOT_LINES = ["three hundred forty-two", "Twenty-One", "", "seven thousand", "nine hundred ninety-nine thousand one"]
+SCREENSHOT_LINES = ["three hundred forty-two", "Twenty-One", "", "seven thousand",
+                    "nine hundred ninety-nine thousand one"]
 
 
 def screenshot(chromium, url: str, path: str) -> None:
@@ -121,8 +124,8 @@ def measure(args, model_dir: Path, page_dir: Path, url: str, chromium) -> dict:
                         times.setdefault(key, []).append(seconds)
     page.close()
     loads = [page_load_seconds(chromium, url) for _ in range(args.loads)]
-    return {"times": times, "outputs": outputs, "loads": loads, "python_loads": python_load_seconds(model_dir, page_dir),
-            "beams": beams}
+    return {"times": times, "outputs": outputs, "loads": loads, "beams": beams,
+            "python_loads": python_load_seconds(model_dir, page_dir)}
 
 
 def summarise(measured: dict) -> dict:
@@ -176,15 +179,16 @@ def markdown(report: dict) -> str:
     return "\n".join(lines + [""] + targets_table(report["ratios"]) + [""])
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None, chromium=None) -> dict:
+    """Run the benchmark; `chromium`: a Playwright browser to use (default: start the system Chromium)."""
     args = build_parser().parse_args(argv)
     from hf_gru_seq2seq.web_export import WEB_DIR, export_web
 
     start = time.perf_counter()
     model_dir = Path(args.model)
     with tempfile.TemporaryDirectory(prefix="gru-web-bench-") as tmp:
-        page_dir = export_web(str(model_dir), Path(tmp) / model_dir.name)
-        with browser.serve(page_dir) as url, browser.chromium() as chromium:
+        page_dir = Path(args.page) if args.page else export_web(str(model_dir), Path(tmp) / model_dir.name)
+        with browser.serve(page_dir) as url, nullcontext(chromium) if chromium else browser.chromium() as chromium:
             measured = measure(args, model_dir, page_dir, url, chromium)
             if args.screenshot:
                 screenshot(chromium, url, args.screenshot)

@@ -201,8 +201,8 @@ def test_page_beam_search_follows_the_generation_config(chromium, word_level_pag
     model = GRUSeq2SeqOnnxForConditionalGeneration.from_pretrained(folder, quantized=True)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     page = browser.open_page(chromium, url)
-    page.evaluate("([lp, es, ml]) => Object.assign(window.translator.generation, "
-                  "{length_penalty: lp, early_stopping: es, max_length: ml})", [length_penalty, early_stopping, max_length])
+    settings = {"length_penalty": length_penalty, "early_stopping": early_stopping, "max_length": max_length}
+    page.evaluate("settings => Object.assign(window.translator.generation, settings)", settings)
     page.locator("#source").fill("\n".join(lines))
     expected = translate_lines(model, tokenizer, lines, num_beams=4, length_penalty=length_penalty,
                                early_stopping=early_stopping, max_length=max_length)
@@ -249,3 +249,19 @@ def test_export_says_how_to_get_the_libraries(tmp_path, monkeypatch):
     web = shutil.copytree(web_export.WEB_DIR, tmp_path / "web", ignore=shutil.ignore_patterns("node_modules"))
     with pytest.raises(FileNotFoundError, match=f"run npm ci --prefix {web}"):
         web_export.check_libraries(Path(web))
+
+
+def test_web_benchmark_writes_its_report(chromium, word_level_page, tmp_path):
+    """`python -m benchmarks web` on a small model, one round: every row timed, the page's lines equal to Python
+    ONNX Runtime's, the target ratio computed, JSON and markdown written."""
+    from benchmarks import web
+
+    folder, _ = word_level_page
+    report = web.main(["--model", str(folder.parent / "model"), "--page", str(folder), "--rounds", "1", "--loads",
+                       "1", "--out", str(tmp_path), "--name", "tiny"], chromium=chromium)
+    assert {(r["workload"], r["decoding"], r["impl"]) for r in report["rows"]} == {
+        (w, d, i) for w in web.WORKLOADS for d in web.DECODINGS for i in ("page", "ort-int8", "pytorch")}
+    assert all(r["median_s"] > 0 for r in report["rows"])
+    assert all(r["same_lines_as_ort"] == 1.0 for r in report["rows"] if r["impl"] == "page")  # same int8 graphs
+    assert report["ratios"][0]["value"] > 0 and report["page_load_s"]["median_wall_s"] > 0
+    assert len(list(tmp_path.glob("*-tiny.json"))) == 1 and len(list(tmp_path.glob("*-tiny.md"))) == 1
