@@ -81,6 +81,9 @@ def check_supported(folder: Path) -> None:
 
     defaults = GenerationConfig().to_dict()
     changed = sorted(k for k, v in generation.items() if k not in GENERATION_KEYS and defaults.get(k, None) != v)
+    eos = generation.get("eos_token_id")
+    if isinstance(eos, list) and len(eos) > 1:
+        changed = ["eos_token_id"]  # the page's search stops at one end-of-sentence token
     if changed:
         raise ValueError(f"{folder / 'generation_config.json'}: {changed[0]}={generation[changed[0]]!r} is not "
                          "supported by the page (it runs greedy and beam search without logits processors)")

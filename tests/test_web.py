@@ -265,3 +265,18 @@ def test_web_benchmark_writes_its_report(chromium, word_level_page, tmp_path):
     assert all(r["same_lines_as_ort"] == 1.0 for r in report["rows"] if r["impl"] == "page")  # same int8 graphs
     assert report["ratios"][0]["value"] > 0 and report["page_load_s"]["median_wall_s"] > 0
     assert len(list(tmp_path.glob("*-tiny.json"))) == 1 and len(list(tmp_path.glob("*-tiny.md"))) == 1
+
+
+@pytest.mark.parametrize("change", [{"eos_token_id": [2, 5]}, {"repetition_penalty": 1.2}, {"do_sample": True},
+                                    {"num_return_sequences": 2}, {"no_repeat_ngram_size": 3}])
+def test_export_refuses_generation_settings_the_page_does_not_follow(word_level_page, tmp_path, change):
+    from hf_gru_seq2seq.web_export import MODEL_FILES, check_supported
+
+    folder, _ = word_level_page
+    for name in MODEL_FILES:
+        shutil.copy(folder / name, tmp_path / name)
+    check_supported(tmp_path)  # as exported
+    generation = json.loads((tmp_path / "generation_config.json").read_text())
+    (tmp_path / "generation_config.json").write_text(json.dumps({**generation, **change}))
+    with pytest.raises(ValueError, match=f"{next(iter(change))}=.* is not supported by the page"):
+        check_supported(tmp_path)
