@@ -10,6 +10,7 @@ COMMANDS = {  # command -> (module with a `main(argv)`, what it does)
     "cpu": ("cpu_run", "CPU decoding: eager, compiled, ONNX Runtime fp32/int8 and the hand loop; a training step"),
     "quality": ("quality", "BLEU / chrF / exact match of PyTorch and ONNX Runtime decoding of a test split"),
     "match": ("precision_match", "how often bf16/fp16 greedy output equals fp32's, on a trained model"),
+    "web": ("web", "the exported page in headless Chromium against Python ORT and PyTorch: load, 1 and 100 lines"),
 }
 
 

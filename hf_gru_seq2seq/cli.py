@@ -1,4 +1,4 @@
-"""Console commands: `hf-gru-seq2seq-train`, `hf-gru-seq2seq-translate`, `hf-gru-seq2seq-convert-d2l`.
+"""Console commands: `hf-gru-seq2seq-train`, `hf-gru-seq2seq-translate`, `hf-gru-seq2seq-convert-d2l`, the exports.
 
 A user's mistake (a missing file, a bad path, an output folder that holds another model, a value the data or the
 model refuses) ends the command with one line on stderr and exit status 2, not a traceback; set
@@ -54,3 +54,9 @@ def export_onnx_main() -> None:
     from .onnx_export import main
 
     _run("hf-gru-seq2seq-export-onnx", main)
+
+
+def export_web_main() -> None:
+    from .web_export import main
+
+    _run("hf-gru-seq2seq-export-web", main)

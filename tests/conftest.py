@@ -44,3 +44,22 @@ def number_words_model(tmp_path_factory):
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     return cwd / "outputs" / "number-words"
+
+
+@pytest.fixture(scope="session")
+def number_words_export(number_words_model, tmp_path_factory):
+    """The main job's model exported to ONNX with its int8 graphs, as the README's command does, once per session
+    (tests/test_onnx.py and tests/test_web.py share it)."""
+    import subprocess
+    import sys
+
+    from script_runs import REPO, script_env
+
+    out = tmp_path_factory.mktemp("number-words-onnx")
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "export_onnx.py"), str(number_words_model),
+                           str(out), "--quantize"], capture_output=True, text=True, timeout=600,
+                          env=script_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1].startswith("Exported decoder_model.onnx, decoder_model_quantized.onnx")
+    assert done.stderr == ""  # the exporter's and the loader's chatter stays quiet
+    return out

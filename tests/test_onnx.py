@@ -144,18 +144,6 @@ print(json.dumps({{"class": type(model).__name__, "ids": generated.tolist(), "te
 # -- the trained number-words model -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def number_words_export(number_words_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("number-words-onnx")
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "export_onnx.py"), str(number_words_model),
-                           str(out), "--quantize"], capture_output=True, text=True, timeout=600,
-                          env=script_env())
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1].startswith("Exported decoder_model.onnx, decoder_model_quantized.onnx")
-    assert done.stderr == ""  # the exporter's and the loader's chatter stays quiet
-    return out
-
-
 def test_trained_model_parity_on_the_test_numbers(number_words_model, number_words_export):
     """Greedy and beam-4 tokens identical to PyTorch's for at least 99.5% of the 1,000 test numbers; step logits
     within 1e-4 along every reference."""
