@@ -19,7 +19,8 @@ from transformers import AutoTokenizer
 
 from hf_gru_seq2seq.data import number_words_dataset
 from hf_gru_seq2seq.modeling_gru_seq2seq_onnx import GRUSeq2SeqOnnxForConditionalGeneration
-from hf_gru_seq2seq.translate import translate_lines
+from hf_gru_seq2seq.pipeline_gru_seq2seq import unknown_words
+from hf_gru_seq2seq.translate import translate_lines, unknown_words_warning
 from hf_gru_seq2seq.vocabulary import train_tokenizer
 from hf_gru_seq2seq.web_export import export_web
 
@@ -67,17 +68,6 @@ def number_words_page(number_words_export, tmp_path_factory):
     folder = export_web(str(number_words_export), tmp_path_factory.mktemp("web") / "number-words")
     with browser.serve(folder) as url:
         yield folder, url
-
-
-def unknown_words(tokenizer, line: str) -> list[str]:
-    """The CLI's rule: the substrings of the line the tokenizer maps to <unk> (by offsets, stripped), each once."""
-    encoding = tokenizer(line, return_offsets_mapping=True)
-    words = []
-    for token, (start, end) in zip(encoding["input_ids"], encoding["offset_mapping"]):
-        word = line[start:end].strip()
-        if token == tokenizer.unk_token_id and word and word not in words:
-            words.append(word)
-    return words
 
 
 def test_page_translates_typed_numbers_as_generate_does(chromium, number_words_page, number_words_export, tmp_path):
@@ -183,10 +173,9 @@ def test_page_flags_unknown_words_and_keeps_blank_lines(chromium, word_level_pag
         got = browser.translate(page, beam)
         assert got["lines"] == translate_lines(model, tokenizer, lines, num_beams=num_beams)
         assert got["lines"][1] == got["lines"][4] == "" and all(got["lines"][i] for i in (0, 2, 3))
-        assert got["warnings"] == "\n".join(f"line {i + 1}: unknown words: {', '.join(words)}" for i, words
-                                             in enumerate(unknown_words(tokenizer, line.strip()) for line in lines)
-                                             if words)
-        assert got["warnings"] == "line 3: unknown words: zebra, GO\nline 4: unknown words: Zebra"
+        assert got["warnings"] == unknown_words_warning(tokenizer, lines)  # the CLI's line
+        assert got["warnings"] == ('warning: 3 word(s) unknown to the tokenizer, translated as <unk>: "zebra" (line 3), '
+                                   '"GO" (line 3), "Zebra" (line 4)')
     page.close()
 
 

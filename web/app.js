@@ -35,8 +35,7 @@ async function translate(translator) {
     const { outputs, unknown } = await translator.translate(lines, { numBeams });
     const seconds = (performance.now() - started) / 1000;
     $("target").value = outputs.join("\n");
-    $("warnings").textContent = unknown.map((words, i) => (words.length ? `line ${i + 1}: unknown words: ${words.join(", ")}` : ""))
-      .filter(Boolean).join("\n");
+    $("warnings").textContent = unknownWordsWarning(unknown);
     const count = lines.filter((line) => line.trim()).length;
     $("timing").textContent = `${count} line${count === 1 ? "" : "s"} in ${seconds.toFixed(3)} s`;
     $("timing").dataset.seconds = String(seconds);
@@ -66,3 +65,16 @@ async function main() {
 }
 
 main();
+
+/**
+ * The warning `hf-gru-seq2seq-translate` prints (translate.py, `unknown_words_warning`): one line naming each word the
+ * tokenizer reads as <unk> once, with the first line it is on; "" when there is none.
+ */
+function unknownWordsWarning(unknown, limit = 20) {
+  const firstLine = new Map();
+  unknown.forEach((words, i) => words.forEach((word) => { if (!firstLine.has(word)) firstLine.set(word, i + 1); }));
+  if (firstLine.size === 0) return "";
+  const labels = [...firstLine].map(([word, line]) => `"${word}" (line ${line})`);
+  const more = labels.length > limit ? ` and ${labels.length - limit} more` : "";
+  return `warning: ${firstLine.size} word(s) unknown to the tokenizer, translated as <unk>: ${labels.slice(0, limit).join(", ")}${more}`;
+}
