@@ -11,11 +11,14 @@ and the output layer run in half precision through autocast, the loss is compute
 `--gru_autocast` (see `GRUSeq2SeqConfig`): by default autocast's own dtype, so bf16 runs the GRU in bf16.
 """
 
+import hashlib
 import json
 import logging
 import os
 import shlex
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import transformers
@@ -26,7 +29,8 @@ from . import card, data, evaluation, vocabulary
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
 from .modeling_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
 from .seq2seq_trainer import build_trainer
-from .training_args import BUILTIN_DATA_DEFAULTS, DEFAULT_OUTPUT_DIR, model_config_kwargs, parse_args
+from .training_args import (BUILTIN_DATA_DEFAULTS, DEFAULT_OUTPUT_DIR, MIN_PAIRS_PER_WORKERS, model_config_kwargs,
+                            parse_args)
 from .translate import check_model_reference
 
 logger = logging.getLogger("hf_gru_seq2seq.train")
@@ -118,14 +122,28 @@ def get_tokenizer(model_args, data_args, training_args, raw, resuming: bool):
     with training_args.main_process_first(desc="training the tokenizer"):
         if training_args.process_index > 0 and (out / "tokenizer.json").exists():
             return AutoTokenizer.from_pretrained(out)
-        tokenizer = vocabulary.train_tokenizer(
-            raw["train"], data_args.source_lang, data_args.target_lang, model_type=model_args.tokenizer_type,
-            vocab_size=model_args.tokenizer_vocab_size, min_frequency=model_args.tokenizer_min_frequency,
-            lowercase=model_args.lowercase,
-        )
+        tokenizer = cached_tokenizer(model_args, data_args, raw["train"], training_args.seed)
         if training_args.should_save:
             tokenizer.save_pretrained(out)  # early, so a resumed run tokenizes exactly as this one
     return tokenizer
+
+
+def cached_tokenizer(model_args, data_args, train, seed: int):
+    """A tokenizer trained on (a seeded sample of) `train`. When `train` was read into the Arrow cache, the tokenizer
+    is kept beside it, keyed on the data and the options, and a second run loads it instead of training again."""
+    options = dict(model_type=model_args.tokenizer_type, vocab_size=model_args.tokenizer_vocab_size,
+                   min_frequency=model_args.tokenizer_min_frequency, lowercase=model_args.lowercase,
+                   max_pairs=model_args.tokenizer_max_sentences, seed=seed)
+    langs = (data_args.source_lang, data_args.target_lang)
+    if not train.cache_files:  # in memory (the built-in data): quick to train
+        return vocabulary.train_tokenizer(train, *langs, **options)
+    key = hashlib.sha256(json.dumps([train._fingerprint, langs, options], sort_keys=True).encode()).hexdigest()[:20]
+    folder = Path(train.cache_files[0]["filename"]).parent / "hf_gru_seq2seq_tokenizers" / key
+    if (folder / "tokenizer.json").is_file():
+        logger.info("reusing the tokenizer an earlier run trained on the same data: %s", folder)
+    else:
+        vocabulary.train_tokenizer(train, *langs, **options).save_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)  # loaded back in both cases, so both runs tokenize alike
 
 
 def get_model(model_args, data_args, tokenizer):
@@ -154,11 +172,22 @@ def translation_generation_config(model, data_args):
 
 def tokenize(raw, tokenizer, data_args, training_args):
     """`input_ids`, `attention_mask` and `labels` of every split (the main process first, others reuse its cache)."""
+    workers = data_args.preprocessing_num_workers
+    if workers is None and max(len(ds) for ds in raw.values()) >= MIN_PAIRS_PER_WORKERS:
+        workers = os.cpu_count()
     with training_args.main_process_first(desc="tokenizing"):
         return vocabulary.tokenize_dataset(
             raw, tokenizer, data_args.source_lang, data_args.target_lang, data_args.max_source_length,
-            data_args.max_target_length, num_proc=data_args.preprocessing_num_workers,
+            data_args.max_target_length, num_proc=workers if workers and workers > 1 else None,
         )
+
+
+@contextmanager
+def stage(name: str):
+    """Log how long one step of the job took (`python -m benchmarks data` reads these lines)."""
+    start = time.perf_counter()
+    yield
+    logger.info("stage %s: %.1f s", name, time.perf_counter() - start)
 
 
 def train(trainer, model, tokenized, data_args, resume) -> dict:
@@ -199,10 +228,13 @@ def run(argv: list[str] | None = None) -> dict:
     setup_logging(model_args, training_args)
     resume = check_output_dir(training_args, model_args, data_args)
     set_seed(training_args.seed)
-    raw, *about = load_splits(data_args, training_args.seed)
-    tokenizer = get_tokenizer(model_args, data_args, training_args, raw, resuming=resume is not None)
+    with stage("read"), training_args.main_process_first(desc="reading the data"):
+        raw, *about = load_splits(data_args, training_args.seed)
+    with stage("tokenizer"):
+        tokenizer = get_tokenizer(model_args, data_args, training_args, raw, resuming=resume is not None)
     model = get_model(model_args, data_args, tokenizer)
-    tokenized = tokenize(raw, tokenizer, data_args, training_args)
+    with stage("tokenize"):
+        tokenized = tokenize(raw, tokenizer, data_args, training_args)
     wants_push, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, at the end
     trainer = build_trainer(model, tokenizer, tokenized, training_args, data_args)
     results = train(trainer, model, tokenized, data_args, resume) if training_args.do_train else {}
