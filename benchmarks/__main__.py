@@ -10,6 +10,7 @@ COMMANDS = {  # command -> (module with a `main(argv)`, what it does)
     "cpu": ("cpu_run", "CPU decoding: eager, compiled, ONNX Runtime fp32/int8 and the hand loop; a training step"),
     "quality": ("quality", "BLEU / chrF / exact match of PyTorch and ONNX Runtime decoding of a test split"),
     "match": ("precision_match", "how often bf16/fp16 greedy output equals fp32's, on a trained model"),
+    "data": ("data_run", "corpus scale: read, tokenizer and tokenize time, peak memory, cache, first step; 1M-40M"),
 }
 
 

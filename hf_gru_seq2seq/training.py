@@ -104,6 +104,7 @@ def load_splits(data_args, seed: int):
     license = data_args.dataset_license or about[1]
     raw = data.apply_max_samples(raw, data_args.max_train_samples, data_args.max_eval_samples,
                                  data_args.max_predict_samples)
+    logger.info("splits: %s", ", ".join(f"{split} {len(ds)} pairs" for split, ds in raw.items()))
     return raw, name, license
 
 
