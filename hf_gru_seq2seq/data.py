@@ -340,6 +340,12 @@ def apply_max_samples(raw: DatasetDict, max_train_samples=None, max_eval_samples
 
 def check_languages(dataset: Dataset, source_lang: str, target_lang: str, where: str = "dataset") -> None:
     """Raise `ValueError` unless `dataset` has a `translation` column holding both languages."""
+    if isinstance(dataset, datasets.IterableDataset) and dataset.features is None:  # a stream without features
+        first = next(iter(dataset), {})
+        if "translation" not in first:
+            raise ValueError(f"{where}: no 'translation' column; columns: {', '.join(first)}")
+        _check_known(where, [source_lang, target_lang], sorted(first["translation"]))
+        return
     if "translation" not in dataset.column_names:
         raise ValueError(f"{where}: no 'translation' column; columns: {', '.join(dataset.column_names)}")
     feature = dataset.features["translation"]

@@ -22,10 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import transformers
+from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from . import card, data, evaluation, vocabulary
+from . import card, data, evaluation, streaming, vocabulary
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
 from .modeling_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
 from .seq2seq_trainer import build_trainer
@@ -83,7 +84,11 @@ def check_output_dir(training_args, model_args, data_args) -> str | None:
 
 def load_splits(data_args, seed: int):
     """The raw DatasetDict to work on, and a short description of the data for the card."""
-    if data_args.tatoeba_protocol_file:
+    if data_args.streaming:
+        raw = streaming.load_streaming_splits(data_args)
+        about = (data_args.dataset_name or Path(data_args.train_file).name,
+                 "see the dataset's card" if data_args.dataset_name else "not given")
+    elif data_args.tatoeba_protocol_file:
         raw = data.tatoeba_protocol_splits(data_args.tatoeba_protocol_file, data_args.source_lang,
                                            data_args.target_lang)
         about = ("Tatoeba English-French (d2l's fra-eng.txt, fixed protocol split)", TATOEBA_LICENSE)
@@ -102,9 +107,9 @@ def load_splits(data_args, seed: int):
             about = ("number words (English -> French, generated with num2words)", "generated, no restriction")
     name = data_args.dataset_display_name or about[0]
     license = data_args.dataset_license or about[1]
-    raw = data.apply_max_samples(raw, data_args.max_train_samples, data_args.max_eval_samples,
-                                 data_args.max_predict_samples)
-    logger.info("splits: %s", ", ".join(f"{split} {len(ds)} pairs" for split, ds in raw.items()))
+    raw = data.apply_max_samples(raw, None if data_args.streaming else data_args.max_train_samples,
+                                 data_args.max_eval_samples, data_args.max_predict_samples)
+    logger.info("splits: %s", ", ".join(f"{split} {sizes(raw)[split]} pairs" for split in raw))
     return raw, name, license
 
 
@@ -136,7 +141,7 @@ def cached_tokenizer(model_args, data_args, train, seed: int):
                    min_frequency=model_args.tokenizer_min_frequency, lowercase=model_args.lowercase,
                    max_pairs=model_args.tokenizer_max_sentences, seed=seed)
     langs = (data_args.source_lang, data_args.target_lang)
-    if not train.cache_files:  # in memory (the built-in data): quick to train
+    if not getattr(train, "cache_files", None):  # in memory (the built-in data) or streamed: trained each run
         return vocabulary.train_tokenizer(train, *langs, **options)
     key = hashlib.sha256(json.dumps([train._fingerprint, langs, options], sort_keys=True).encode()).hexdigest()[:20]
     folder = Path(train.cache_files[0]["filename"]).parent / "hf_gru_seq2seq_tokenizers" / key
@@ -174,7 +179,7 @@ def translation_generation_config(model, data_args):
 def tokenize(raw, tokenizer, data_args, training_args):
     """`input_ids`, `attention_mask` and `labels` of every split (the main process first, others reuse its cache)."""
     workers = data_args.preprocessing_num_workers
-    if workers is None and max(len(ds) for ds in raw.values()) >= MIN_PAIRS_PER_WORKERS:
+    if workers is None and max(n for n in sizes(raw).values() if n != "streamed") >= MIN_PAIRS_PER_WORKERS:
         workers = os.cpu_count()
     with training_args.main_process_first(desc="tokenizing"):
         return vocabulary.tokenize_dataset(
@@ -196,7 +201,7 @@ def train(trainer, model, tokenized, data_args, resume) -> dict:
     train_result = trainer.train(resume_from_checkpoint=resume)
     model.generation_config = translation_generation_config(model, data_args)
     trainer.save_model()  # model, config, generation config, code, tokenizer
-    train_metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
+    train_metrics = {**train_result.metrics, "train_samples": sizes(tokenized)["train"]}
     trainer.save_metrics("train", train_metrics)
     trainer.save_state()
     return train_metrics
@@ -207,7 +212,7 @@ def write_card(out: Path, trainer, final, about, raw, samples, model_args, data_
     card.plot_training_curves(trainer.state.log_history, out / "training_curves.png")
     card.render_model_card(
         out, source_lang=data_args.source_lang, target_lang=data_args.target_lang,
-        dataset_name=about[0], dataset_license=about[1], dataset_sizes={split: len(ds) for split, ds in raw.items()},
+        dataset_name=about[0], dataset_license=about[1], dataset_sizes=sizes(raw),
         hyperparameters=hyperparameters(trainer.model, training_args, data_args, model_args),
         results=final.card_results, eval_split=final.card_split, repo_id=training_args.hub_model_id,
         tokenizer_summary=tokenizer_summary(model_args, trainer.processing_class),
@@ -255,6 +260,11 @@ def run(argv: list[str] | None = None) -> dict:
         print(f"Model saved in {out}; translate with: echo {shlex.quote(example)} | hf-gru-seq2seq-translate "
               f"--model {shlex.quote(str(out))}", flush=True)
     return results
+
+
+def sizes(splits) -> dict:
+    """Pairs per split; "streamed" for a stream, whose size is not known before it is read."""
+    return {split: len(ds) if isinstance(ds, Dataset) else "streamed" for split, ds in splits.items()}
 
 
 def setup_logging(model_args, training_args) -> None:

@@ -97,6 +97,10 @@ class DataTrainingArguments:
     test_file: str | None = field(default=None, metadata={"help": "As train_file; scored at the end."})
     file_format: Literal["json", "csv", "tsv", "tatoeba"] | None = field(
         default=None, metadata={"help": "Format of the files; by default told by their extension."})
+    streaming: bool = field(
+        default=False, metadata={"help": "Read the training data as it is consumed (--dataset_name or --train_file), "
+                                         "never into a cache; needs --max_steps. Validation: --validation_file, else "
+                                         "the first --validation_split_size pairs of the stream (3,000 by default)."})
     tatoeba_protocol_file: str | None = field(
         default=None, metadata={"help": "d2l's fra-eng.txt, split by the fixed protocol (test 2000, validation 1000)."})
     validation_split_size: float | None = field(
@@ -205,7 +209,14 @@ def parse_args(argv: list[str]):
     if not (given.do_train or given.do_eval or given.do_predict):
         defaults.update(do_train=True, do_eval=True, do_predict=True)
     parser.set_defaults(**defaults)
-    return parser.parse_args_into_dataclasses(args=list(argv))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=list(argv))
+    if data_args.streaming and training_args.do_train and training_args.max_steps <= 0:
+        raise ValueError("--streaming needs --max_steps: a stream has no length, so epochs cannot be counted")
+    if data_args.streaming and data_args.max_tokens_per_batch:
+        raise ValueError("--max_tokens_per_batch needs the stored lengths of a cached dataset; not with --streaming")
+    if data_args.streaming:  # each process reads the stream and keeps its own batches (Accelerate's shard): rank 0
+        training_args.accelerator_config.dispatch_batches = False  # could not send batches of unequal lengths
+    return model_args, data_args, training_args
 
 
 def model_config_kwargs(model_args: ModelArguments) -> dict:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, IterableDataset
 from datasets.fingerprint import Hasher
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
@@ -76,9 +76,12 @@ def text_iterator(dataset: Dataset, source_lang: str, target_lang: str, batch_si
         yield [p[source_lang] for p in pairs] + [p[target_lang] for p in pairs]
 
 
-def training_sample(dataset: Dataset, max_pairs: int | None, seed: int = 0) -> Dataset:
+def training_sample(dataset: Dataset | IterableDataset, max_pairs: int | None, seed: int = 0):
     """At most `max_pairs` rows of `dataset`, drawn without replacement with `seed` and kept in file order (the whole
-    dataset when it holds no more). Reading them goes through the memory-mapped file, not a copy."""
+    dataset when it holds no more). Reading them goes through the memory-mapped file, not a copy. Of a stream: the
+    first `max_pairs` of its seeded buffer shuffle (10,000 pairs)."""
+    if isinstance(dataset, IterableDataset):
+        return dataset if max_pairs is None else dataset.shuffle(seed=seed, buffer_size=10_000).take(max_pairs)
     if max_pairs is None or len(dataset) <= max_pairs:
         return dataset
     indices = np.random.default_rng(seed).choice(len(dataset), size=max_pairs, replace=False)
@@ -173,6 +176,13 @@ def tokenize_dataset(
             "target_length": [len(labels["input_ids"][i]) for i in keep],
         }
 
+    def restoring(function):
+        """`function` run inside `truncation_restored`: a stream is tokenized later, while the model trains."""
+        def wrapped(batch):
+            with truncation_restored(tokenizer):
+                return function(batch)
+        return wrapped
+
     # The fingerprint names what decides the output, so that a second run (a new tokenizer object, the same
     # vocabulary) finds the cache: hashing the tokenizer object itself is slow and not stable across runs.
     options = [tokenizer.backend_tokenizer.to_str(), source_lang, target_lang, max_source_length, max_target_length,
@@ -180,6 +190,8 @@ def tokenize_dataset(
 
     def run(ds: Dataset, split: str) -> Dataset:
         check_languages(ds, source_lang, target_lang, f"{split} split")
+        if isinstance(ds, IterableDataset):  # tokenized as it is read, during training
+            return ds.map(restoring(preprocess), batched=True, remove_columns=ds.column_names or ["translation"])
         fingerprint = Hasher.hash([ds._fingerprint, *options])
         if load_from_cache_file and _cached(ds, fingerprint):
             logger.info("%s split: reusing the tokenized cache of an earlier run (not tokenized again)", split)

@@ -157,3 +157,31 @@ def test_training_by_tokens_and_a_cached_rerun(tmp_path, caplog):
     for said in ("reused the Arrow cache", "reusing the tokenizer", "train split: reusing the tokenized cache"):
         assert said in caplog.text
     assert (tmp_path / "a" / "tokenizer.json").read_text() == (tmp_path / "b" / "tokenizer.json").read_text()
+
+
+def test_the_streamed_path_trains_under_ddp(tmp_path):
+    """Two processes (torchrun, gloo on CPUs) train on a streamed file: validation held out from the stream's head,
+    the tokenizer trained on a sample of it, rank 0 reading and dealing the batches."""
+    import subprocess
+    import sys
+
+    from script_runs import REPO, script_env
+
+    path = tmp_path / "train.txt"
+    path.write_text("".join(f"{en}\t{fr}\n" for en, fr in synthetic_pairs(2000)) + "no tab\n", encoding="utf-8")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(REPO / "scripts" / "train.py"), "--train_file", str(path), "--streaming", "--max_steps", "3",
+               "--validation_split_size", "40", "--tokenizer_max_sentences", "500", "--output_dir", str(out),
+               *TINY_CPU, "--eval_strategy", "no", "--do_train", "--do_eval"]
+    env = dict(script_env(), CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", HF_GRU_SEQ2SEQ_PRINT_JSON="1",
+               HF_DATASETS_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    log = done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, log
+    per_process = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"')]
+    assert len(per_process) == 2 and all(r["eval_samples"] == 40 for r in per_process), log
+    state = read_json(out / "trainer_state.json")
+    assert state["global_step"] == 3 and [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3]
+    assert "the first 40 pairs of the stream are held out" in done.stdout
+    assert "| train | streamed |" in (out / "README.md").read_text(encoding="utf-8")
