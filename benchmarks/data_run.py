@@ -1,6 +1,7 @@
 """Corpus scale: what the training command costs before it trains, on synthetic corpora of millions of pairs.
 
     nice -n 10 python -m benchmarks data --sizes 1M,4M --workdir /work/scratch/data-bench
+    nice -n 10 python -m benchmarks data --batching      # token against sentence batches (benchmarks/token_batching.py)
 
 For each size, a Tatoeba-format file of that many pairs (d2l's fra-eng.txt lines repeated, else number words) is
 written to `--workdir`, and the training command is run twice on it with a fresh datasets cache, the second run
@@ -208,12 +209,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=4096, help="--max_tokens_per_batch of the runs")
     p.add_argument("--sample-seconds", type=float, default=0.5, help="memory sampling period")
     p.add_argument("--keep-corpus", action="store_true", help="keep the generated corpora")
+    p.add_argument("--batching", action="store_true",
+                   help="instead: token against sentence batches on Tatoeba (padding share, training tokens/s)")
+    p.add_argument("--steps", type=int, default=20, help="--batching: training steps per batching and round")
+    p.add_argument("--rounds", type=int, default=3, help="--batching: interleaved rounds")
     p.add_argument("extra", nargs="*", help="more flags for the training command (after --)")
     return p
 
 
+def batching_markdown(report: dict) -> str:
+    r = report["result"]
+    lines = ["# Token batches against sentence batches, Tatoeba", "",
+             f"Machine: {report['machine']['cpu_model']}, {report['machine']['cpu_count']} CPUs, load average at the "
+             f"start {report['machine']['load_average_1_5_15_min']}, {r['torch_threads']} torch threads. Command: "
+             f"`{report['command']}`. {r['pairs']:,} training pairs; {r['steps_per_round']} steps per batching in "
+             f"each of {r['rounds']} interleaved rounds.", "",
+             "| batching | batches an epoch | pairs a batch | padding share | target tokens/s |",
+             "|---|---:|---:|---:|---:|"]
+    for name, row in r["rows"].items():
+        lines.append(f"| {name} | {row['batches']:,} | {row['mean_pairs']} | {row['padding_share']:.1%} | "
+                     f"{fmt(row.get('target_tokens_per_s'))} |")
+    return "\n".join(lines + [""])
+
+
+def run_batching(args, argv) -> dict:
+    from .token_batching import measure
+
+    if not FRA_ENG.is_file():
+        raise SystemExit(f"--batching needs {FRA_ENG}")
+    report = {"command": "python -m benchmarks data " + " ".join(argv or []), "machine": machine(),
+              "versions": versions("datasets", "tokenizers"),
+              "result": measure(FRA_ENG, steps=args.steps, rounds=args.rounds)}
+    json_path, md_path = report_paths(args.out, "data-batching-tatoeba")
+    write_report(report, json_path, md_path, batching_markdown)
+    print(md_path.read_text())
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    if args.batching:
+        return run_batching(args, argv)
     sizes = sorted(parse_size(s) for s in args.sizes.split(","))
     report = {"command": "python -m benchmarks data " + " ".join(argv or []), "machine": machine(),
               "versions": versions("datasets", "tokenizers"), "rows": [],
