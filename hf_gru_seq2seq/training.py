@@ -287,7 +287,8 @@ def hyperparameters(model, training_args, data_args, model_args) -> dict:
         "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
         "optimizer": f"{_name(training_args.optim)}, lr {training_args.learning_rate}, "
                      f"{_name(training_args.lr_scheduler_type)}",
-        "batch size": training_args.per_device_train_batch_size * max(1, training_args.world_size)
+        "batch size": f"{data_args.max_tokens_per_batch:,} tokens a device" if data_args.max_tokens_per_batch
+        else training_args.per_device_train_batch_size * max(1, training_args.world_size)
         * training_args.gradient_accumulation_steps,
         "epochs": training_args.num_train_epochs,
         "label smoothing": training_args.label_smoothing_factor,

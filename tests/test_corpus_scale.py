@@ -157,6 +157,7 @@ def test_training_by_tokens_and_a_cached_rerun(tmp_path, caplog):
     for said in ("reused the Arrow cache", "reusing the tokenizer", "train split: reusing the tokenized cache"):
         assert said in caplog.text
     assert (tmp_path / "a" / "tokenizer.json").read_text() == (tmp_path / "b" / "tokenizer.json").read_text()
+    assert "| batch size | 64 tokens a device |" in (tmp_path / "b" / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_streamed_path_trains_under_ddp(tmp_path):
