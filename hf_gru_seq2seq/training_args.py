@@ -105,7 +105,7 @@ class DataTrainingArguments:
         default=None, metadata={"help": "d2l's fra-eng.txt, split by the fixed protocol (test 2000, validation 1000)."})
     validation_split_size: float | None = field(
         default=None, metadata={"help": "Validation carved off train when none is given: a fraction below 1, else a "
-                                        "count of pairs; by default 5% of train, at most 3,000 pairs."})
+                                        "count of pairs; by default 5%% of train, at most 3,000 pairs."})
     max_source_length: int = field(default=64, metadata={"help": "Sources are cut to this many tokens (</s> kept)."})
     max_target_length: int = field(
         default=64, metadata={"help": "Targets are cut to this many tokens (</s> kept); the saved generation "

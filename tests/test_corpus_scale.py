@@ -187,3 +187,24 @@ def test_the_streamed_path_trains_under_ddp(tmp_path):
     assert state["global_step"] == 3 and [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3]
     assert "the first 40 pairs of the stream are held out" in done.stdout
     assert "| train | streamed |" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_streamed_hub_dataset_holds_out_validation_from_its_head(tmp_path, monkeypatch):
+    """`--streaming --dataset_name`: `load_dataset(..., streaming=True)`, offline here through the "json" builder."""
+    from functools import partial
+    from types import SimpleNamespace
+
+    from hf_gru_seq2seq import streaming
+
+    path = tmp_path / "train.jsonl"
+    pairs = synthetic_pairs(300)
+    path.write_text("".join(json.dumps({"translation": {"en": e, "fr": f}, "id": i}) + "\n"
+                            for i, (e, f) in enumerate(pairs)))
+    monkeypatch.setattr(datasets, "load_dataset", partial(datasets.load_dataset, data_files={"train": str(path)}))
+    args = SimpleNamespace(source_lang="en", target_lang="fr", dataset_name="json", dataset_config_name=None,
+                           train_file=None, validation_file=None, test_file=None, file_format=None,
+                           validation_split_size=20, max_train_samples=None)
+    raw = streaming.load_streaming_splits(args)
+    assert isinstance(raw["train"], datasets.IterableDataset)
+    streamed = [(row["translation"]["en"], row["translation"]["fr"]) for row in raw["train"]]
+    assert rows(raw["validation"]) == pairs[:20] and streamed == pairs[20:]
