@@ -197,7 +197,7 @@ def markdown(report: dict) -> str:
     for t in report["targets"]:
         met = {True: "yes", False: "**no**", None: "-"}[t["ok"]]
         lines.append(f"| {t['name']} | {fmt(t['value'], 3)} | {t['target']} | {met} |")
-    return "\n".join(lines + ["", report["memory_note"], ""])
+    return "\n".join(lines + ["", report["memory_note"], *(["", report["note"]] if report.get("note") else []), ""])
 
 
 def build_parser() -> argparse.ArgumentParser:
