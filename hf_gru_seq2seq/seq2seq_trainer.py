@@ -25,10 +25,11 @@ class OrderedEvalSeq2SeqTrainer(Seq2SeqTrainer):
     max_tokens_per_batch: int | None = None
 
     def _lengths(self, column: str):
-        """A stored length column of the training set (numpy, a few bytes a pair), or None."""
+        """A stored length column of the training set (numpy, a few bytes a pair), or None. Read as Arrow: the numpy
+        formatter takes seconds a million rows, this milliseconds."""
         train = self.train_dataset
         if isinstance(train, datasets.Dataset) and column in train.column_names:
-            return train.with_format("numpy", columns=[column])[:][column]
+            return train.select_columns([column]).with_format("arrow")[:].column(0).to_numpy()
         return None
 
     def _get_train_sampler(self, train_dataset=None):

@@ -28,10 +28,15 @@ class TokenBatchSampler:
             raise ValueError(f"max_tokens_per_batch={max_tokens} is below pair {worst}'s {self.cost[worst]} tokens; "
                              "raise it to at least max_source_length / max_target_length")
         self.max_tokens, self.seed, self.num_replicas, self.epoch = max_tokens, seed, num_replicas, 0
-        self._len = None
+        self._made = (None, None)  # (epoch, its batches): `len()` and then `iter()` of one epoch cut them once
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         """The batches of one epoch, in the order they are trained on."""
+        if self._made[0] != epoch:
+            self._made = (epoch, self._cut(epoch))
+        return self._made[1]
+
+    def _cut(self, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.cost))
         order = order[np.lexsort((self.source[order], self.cost[order]))]  # by cost, then source length
@@ -48,13 +53,11 @@ class TokenBatchSampler:
 
     def __iter__(self):
         batches = self.batches(self.epoch)
-        self._len, self.epoch = len(batches), self.epoch + 1
+        self.epoch += 1
         return (batch.tolist() for batch in batches)
 
-    def __len__(self) -> int:
-        if self._len is None:
-            self._len = len(self.batches(self.epoch))
-        return self._len
+    def __len__(self) -> int:  # the same every epoch: the buckets' sizes do not depend on the order
+        return len(self.batches(self._made[0] if self._made[0] is not None else self.epoch))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
