@@ -179,7 +179,8 @@ def translation_generation_config(model, data_args):
 def tokenize(raw, tokenizer, data_args, training_args):
     """`input_ids`, `attention_mask` and `labels` of every split (the main process first, others reuse its cache)."""
     workers = data_args.preprocessing_num_workers
-    if workers is None and max(n for n in sizes(raw).values() if n != "streamed") >= MIN_PAIRS_PER_WORKERS:
+    largest = max((n for n in sizes(raw).values() if n != "streamed"), default=0)
+    if workers is None and largest >= MIN_PAIRS_PER_WORKERS:
         workers = os.cpu_count()
     with training_args.main_process_first(desc="tokenizing"):
         return vocabulary.tokenize_dataset(
