@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-corpus", action="store_true", help="keep the generated corpora")
     p.add_argument("--batching", action="store_true",
                    help="instead: token against sentence batches on Tatoeba (padding share, training tokens/s)")
-    p.add_argument("--steps", type=int, default=20, help="--batching: training steps per batching and round")
+    p.add_argument("--steps", type=int, default=20, help="--batching: training steps per batching and round (0: none)")
     p.add_argument("--rounds", type=int, default=3, help="--batching: interleaved rounds")
     p.add_argument("extra", nargs="*", help="more flags for the training command (after --)")
     return p

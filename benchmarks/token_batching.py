@@ -87,7 +87,7 @@ def measure(fra_eng, steps: int = 20, rounds: int = 3, seed: int = 0) -> dict:
     src, tgt = np.asarray(tokenized["length"]), np.asarray(tokenized["target_length"])
     batchings = epoch_batches(src, tgt, seed)
     rows = {name: padding_share(b, src, tgt) for name, b in batchings.items()}
-    for name, rate in train_rates(tokenized, batchings, tokenizer, steps, rounds).items():
-        rows[name]["target_tokens_per_s"] = rate
+    for name, rate in (train_rates(tokenized, batchings, tokenizer, steps, rounds) if steps else {}).items():
+        rows[name]["target_tokens_per_s"] = rate  # --steps 0: padding shares only
     return {"pairs": len(tokenized), "steps_per_round": steps, "rounds": rounds, "torch_threads":
             torch.get_num_threads(), "rows": rows}
