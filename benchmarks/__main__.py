@@ -11,6 +11,7 @@ COMMANDS = {  # command -> (module with a `main(argv)`, what it does)
     "quality": ("quality", "BLEU / chrF / exact match of PyTorch and ONNX Runtime decoding of a test split"),
     "match": ("precision_match", "how often bf16/fp16 greedy output equals fp32's, on a trained model"),
     "web": ("web", "the exported page in headless Chromium against Python ORT and PyTorch: load, 1 and 100 lines"),
+    "data": ("data_run", "corpus scale: read, tokenizer and tokenize time, peak memory, cache, first step; 1M-40M"),
 }
 
 

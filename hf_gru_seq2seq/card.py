@@ -90,7 +90,8 @@ def render_model_card(
     """
     Write `output_dir/README.md` and return it as a `ModelCard`. `results` maps a decoding to its scores, e.g.
     `{"greedy": {"bleu": 31.2, "chrf": 50.1}, "beam=4": {...}}`; every score also goes to `model-index`.
-    `dataset_sizes` maps split -> pairs. `plot_file` (relative to `output_dir`) is shown when it exists.
+    `dataset_sizes` maps split -> pairs ("streamed" for a stream). `plot_file` (relative to `output_dir`) is shown
+    when it exists.
     `dataset_id` is the Hub id for `datasets:` metadata, if there is one.
     """
     output_dir = Path(output_dir)
@@ -109,7 +110,8 @@ def render_model_card(
         example_input=json.dumps(example_input or EXAMPLE_INPUTS.get(source_lang, "..."), ensure_ascii=False),
         dataset_name=dataset_name,
         dataset_license=dataset_license,
-        dataset_sizes=markdown_table(["Split", "Sentence pairs"], [[k, f"{v:,}"] for k, v in dataset_sizes.items()]),
+        dataset_sizes=markdown_table(["Split", "Sentence pairs"],
+                                     [[k, f"{v:,}" if isinstance(v, int) else v] for k, v in dataset_sizes.items()]),
         hyperparameters=markdown_table(["Hyperparameter", "Value"], list(hyperparameters.items())),
         eval_split=eval_split,
         results=results_table(results),

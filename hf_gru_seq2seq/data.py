@@ -9,14 +9,20 @@ Sources, by what the training script is given:
 
 Malformed lines (no tab, an empty side, bytes that are not UTF-8, ...) are skipped, counted in a `ReadReport` and
 logged in one line; they never stop a run. A file with no usable pair, an unknown language or a missing file does.
+
+Local files are read line by line into the `datasets` Arrow cache on disk (`Dataset.from_generator`), never held whole
+as Python objects: the dataset is memory-mapped, so memory stays flat whatever the corpus size. The cache is keyed on
+the file's path, size and modification time and the reading options; a second run on the same file reuses it (and
+its `ReadReport`, kept beside it) without reading the file again.
 """
 
 import csv
-import io
+import hashlib
 import json
 import logging
 import random
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +37,11 @@ FORMATS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "tsv", ".tx
 TATOEBA_SEED = 1234
 TATOEBA_TEST_SIZE = 2000
 TATOEBA_VALIDATION_SIZE = 1000
+
+# A validation split carved off train: 5% of it, at most this many pairs (decoding it is the cost of evaluation).
+VALIDATION_FRACTION = 0.05
+MAX_CARVED_VALIDATION = 3000
+READER_VERSION = 1  # part of the Arrow cache key: bump it when a reader changes what it keeps
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -71,6 +82,14 @@ class ReadReport:
     def log(self) -> None:
         (logger.warning if self.num_skipped else logger.info)(self.summary())
 
+    def to_json(self) -> str:
+        return json.dumps({"path": self.path, "pairs": self.pairs, "skipped": self.skipped, "lines": self.lines})
+
+    @classmethod
+    def from_json(cls, text: str) -> "ReadReport":
+        fields = json.loads(text)
+        return cls(fields["path"], fields["pairs"], Counter(fields["skipped"]), fields["lines"])
+
 
 def clean_text(text: str) -> str:
     """d2l's cleaning: no-break spaces (U+202F, U+00A0, common in French) become spaces; outer whitespace goes."""
@@ -86,18 +105,28 @@ def _is_utf8(text: str) -> bool:
         return False
 
 
-def _read_text(path) -> str:
+def _check_file(path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"parallel data file not found: {path}")
-    text = path.read_bytes().decode("utf-8", errors="surrogateescape")
-    return text.removeprefix("\ufeff")
+    return path
+
+
+def _numbered_lines(path) -> Iterator[tuple[int, str, str]]:
+    """(1-based line number, cleaned line, raw line) for every line of `path` not empty once cleaned, one at a time.
+    Bytes that are not UTF-8 are kept as lone surrogates (`surrogateescape`), so that `_is_utf8` can name the line."""
+    with open(_check_file(path), "rb") as f:
+        for line_no, data in enumerate(f, 1):
+            raw = data.decode("utf-8", errors="surrogateescape").removesuffix("\n")
+            if line_no == 1:
+                raw = raw.removeprefix("\ufeff")
+            if line := clean_text(raw):
+                yield line_no, line, raw
 
 
 def _lines(path) -> list[tuple[int, str, str]]:
-    """(1-based line number, cleaned line, raw line) for every line of `path` not empty once cleaned."""
-    lines = [(i, clean_text(raw), raw) for i, raw in enumerate(_read_text(path).split("\n"), 1)]
-    return [line for line in lines if line[1]]
+    """`_numbered_lines` as a list (the Tatoeba protocol indexes them)."""
+    return list(_numbered_lines(path))
 
 
 def _other_language(source_lang: str, target_lang: str) -> str:
@@ -110,8 +139,7 @@ def _other_language(source_lang: str, target_lang: str) -> str:
     return target_lang if source_lang == "en" else source_lang
 
 
-def _tatoeba_pairs(numbered_lines, other: str, report: ReadReport) -> list[dict]:
-    pairs = []
+def _tatoeba_pairs(numbered_lines, other: str, report: ReadReport) -> Iterator[dict]:
     for line_no, line, raw in numbered_lines:
         fields = line.split("\t")
         if not _is_utf8(line):
@@ -121,13 +149,12 @@ def _tatoeba_pairs(numbered_lines, other: str, report: ReadReport) -> list[dict]
         elif not (english := clean_text(fields[0])) or not (foreign := clean_text(fields[1])):
             report.skip("empty side", line_no)
         else:
-            pairs.append({"en": english, other: foreign})
-    return pairs
+            yield {"en": english, other: foreign}
 
 
-def _json_pairs(path, source_lang, target_lang, report: ReadReport) -> list[dict]:
-    pairs, present = [], set()
-    for line_no, line, _ in _lines(path):
+def _json_pairs(path, source_lang, target_lang, report: ReadReport) -> Iterator[dict]:
+    present = set()
+    for line_no, line, _ in _numbered_lines(path):
         if not _is_utf8(line):
             report.skip("not UTF-8", line_no)
             continue
@@ -147,18 +174,28 @@ def _json_pairs(path, source_lang, target_lang, report: ReadReport) -> list[dict
         elif not all(isinstance(t, str) and clean_text(t) for t in texts):
             report.skip("empty side", line_no)
         else:
-            pairs.append({source_lang: clean_text(texts[0]), target_lang: clean_text(texts[1])})
+            yield {source_lang: clean_text(texts[0]), target_lang: clean_text(texts[1])}
     if present:
         _check_known(path, [source_lang, target_lang], sorted(present))
-    return pairs
 
 
-def _csv_pairs(path, source_lang, target_lang, delimiter: str, report: ReadReport) -> list[dict]:
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter)
-    header = [clean_text(h) for h in next(reader, [])]
+def _csv_columns(path, source_lang, target_lang, delimiter: str) -> list[int]:
+    """The columns of the two languages, from the header; `ValueError` naming the languages present if one is not."""
+    with open(_check_file(path), encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+        header = [clean_text(h) for h in next(csv.reader(f, delimiter=delimiter), [])]
     _check_known(path, [source_lang, target_lang], header)
-    columns = [header.index(source_lang), header.index(target_lang)]
-    pairs = []
+    return [header.index(source_lang), header.index(target_lang)]
+
+
+def _csv_pairs(path, source_lang, target_lang, delimiter: str, report: ReadReport) -> Iterator[dict]:
+    columns = _csv_columns(path, source_lang, target_lang, delimiter)
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        next(reader, None)  # the header
+        yield from _csv_rows(reader, columns, source_lang, target_lang, report)
+
+
+def _csv_rows(reader, columns, source_lang, target_lang, report: ReadReport) -> Iterator[dict]:
     for row in reader:
         if not any(cell.strip() for cell in row):
             continue  # blank line
@@ -169,8 +206,7 @@ def _csv_pairs(path, source_lang, target_lang, delimiter: str, report: ReadRepor
         elif not all(texts := [clean_text(row[c]) for c in columns]):
             report.skip("empty side", reader.line_num)
         else:
-            pairs.append({source_lang: texts[0], target_lang: texts[1]})
-    return pairs
+            yield {source_lang: texts[0], target_lang: texts[1]}
 
 
 def _check_known(where, wanted, present) -> None:
@@ -198,24 +234,68 @@ def pairs_to_dataset(pairs: list[dict], source_lang: str, target_lang: str) -> D
     return Dataset.from_dict({"translation": pairs}, features=features)
 
 
-def read_parallel_file(path, source_lang: str, target_lang: str, file_format: str | None = None):
+def iter_pairs(path, source_lang: str, target_lang: str, fmt: str, report: ReadReport) -> Iterator[dict]:
+    """The `{lang: text}` pairs of one file, read a line at a time; skipped lines go into `report`."""
+    if fmt == "tatoeba":
+        return _tatoeba_pairs(_numbered_lines(path), _other_language(source_lang, target_lang), report)
+    if fmt == "json":
+        return _json_pairs(path, source_lang, target_lang, report)
+    return _csv_pairs(path, source_lang, target_lang, "," if fmt == "csv" else "\t", report)
+
+
+def _generate_rows(path, source_lang, target_lang, fmt, report_path, cache_key):
+    """`Dataset.from_generator`'s generator: one row per pair; the `ReadReport` is written beside the cache at the
+    end. `cache_key` is unused here: as a keyword it makes the file's identity part of datasets' cache fingerprint."""
+    report = ReadReport(str(path))
+    for pair in iter_pairs(path, source_lang, target_lang, fmt, report):
+        report.pairs += 1
+        yield {"translation": pair}
+    Path(report_path).write_text(report.to_json(), encoding="utf-8")
+
+
+def read_cache_key(path, source_lang, target_lang, fmt) -> str:
+    """What the Arrow cache of a file is keyed on: its absolute path, size and modification time, the reading options
+    and the readers' version. A changed file, or a file moved to another path, is read again."""
+    stat = Path(path).stat()
+    ident = [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, source_lang, target_lang, fmt, READER_VERSION]
+    return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:20]
+
+
+def read_parallel_file(path, source_lang: str, target_lang: str, file_format: str | None = None,
+                       cache_dir: str | None = None):
     """
-    Read one file of sentence pairs. Returns `(Dataset, ReadReport)`; skipped lines are in the report, not errors.
-    Raises `FileNotFoundError` for a missing file and `ValueError` for an unknown language or no usable pair.
+    Read one file of sentence pairs into the Arrow cache (`cache_dir`, else datasets' own), or reuse the cache a run
+    on the same file wrote. Returns `(Dataset, ReadReport)`: a memory-mapped dataset, and the lines kept and skipped
+    (the same report when the cache is reused). Raises `FileNotFoundError` for a missing file and `ValueError` for an
+    unknown language or no usable pair.
     """
     fmt = file_format_of(path, file_format)
-    report = ReadReport(str(path))
+    _check_file(path)
     if fmt == "tatoeba":
-        other = _other_language(source_lang, target_lang)
-        pairs = _tatoeba_pairs(_lines(path), other, report)
-    elif fmt == "json":
-        pairs = _json_pairs(path, source_lang, target_lang, report)
-    else:
-        pairs = _csv_pairs(path, source_lang, target_lang, "," if fmt == "csv" else "\t", report)
-    report.pairs = len(pairs)
-    if not pairs:
+        _other_language(source_lang, target_lang)
+    elif fmt in ("csv", "tsv"):
+        _csv_columns(path, source_lang, target_lang, "," if fmt == "csv" else "\t")
+    key = read_cache_key(path, source_lang, target_lang, fmt)
+    reports = Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / "hf_gru_seq2seq_reads"
+    reports.mkdir(parents=True, exist_ok=True)
+    report_path = reports / f"{key}.json"
+    cached = report_path.is_file()
+    features = Features({"translation": Translation(languages=[source_lang, target_lang])})
+    kwargs = dict(path=str(path), source_lang=source_lang, target_lang=target_lang, fmt=fmt,
+                  report_path=str(report_path), cache_key=key)
+    try:
+        dataset = Dataset.from_generator(_generate_rows, features=features, gen_kwargs=kwargs, cache_dir=cache_dir)
+    except datasets.exceptions.DatasetGenerationError as error:
+        raise (error.__cause__ if isinstance(error.__cause__, ValueError) else error) from None
+    except ValueError:  # datasets refuses to load a split of no rows: say why there are none
+        dataset = None
+    report = ReadReport.from_json(report_path.read_text(encoding="utf-8"))
+    if dataset is None or not report.pairs:
         raise ValueError(f"{path}: no usable sentence pair ({report.summary()})")
-    return pairs_to_dataset(pairs, source_lang, target_lang), report
+    if cached:
+        logger.info("%s: reused the Arrow cache of an earlier run (not read again): %s", path,
+                    Path(dataset.cache_files[0]["filename"]).parent)
+    return dataset, report
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -223,8 +303,19 @@ def read_parallel_file(path, source_lang: str, target_lang: str, file_format: st
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def split_validation(train: Dataset, validation_size: int | float = 0.05, seed: int = 42) -> DatasetDict:
-    """Carve a validation split off `train` (a count or a fraction), the same one for the same seed."""
+def carved_validation_size(num_pairs: int, validation_size: int | float | None = None) -> int | float:
+    """The size of a validation split carved off `num_pairs`: `validation_size` as given (a fraction below 1, else a
+    count), or by default 5% of the pairs but at most `MAX_CARVED_VALIDATION`, so that evaluating stays cheap however
+    big the corpus."""
+    if validation_size is None:
+        return max(1, min(round(VALIDATION_FRACTION * num_pairs), MAX_CARVED_VALIDATION))
+    return int(validation_size) if validation_size >= 1 else validation_size
+
+
+def split_validation(train: Dataset, validation_size: int | float | None = None, seed: int = 42) -> DatasetDict:
+    """Carve a validation split off `train` (a count, a fraction, or by default `carved_validation_size`), the same
+    one for the same seed."""
+    validation_size = carved_validation_size(len(train), validation_size)
     parts = train.train_test_split(test_size=validation_size, seed=seed, shuffle=True)
     return DatasetDict(train=parts["train"], validation=parts["test"])
 
@@ -241,11 +332,20 @@ def truncate(dataset: Dataset, max_samples: int | None) -> Dataset:
 def apply_max_samples(raw: DatasetDict, max_train_samples=None, max_eval_samples=None, max_predict_samples=None):
     """`truncate` the train, validation and test splits (those present) as run_translation.py's flags do."""
     limits = {"train": max_train_samples, "validation": max_eval_samples, "test": max_predict_samples}
+    for name, ds in raw.items():
+        if limits.get(name) is not None and limits[name] < len(ds):
+            logger.info("%s split: the first %d of %d pairs are used", name, limits[name], len(ds))
     return DatasetDict({name: truncate(ds, limits.get(name)) for name, ds in raw.items()})
 
 
 def check_languages(dataset: Dataset, source_lang: str, target_lang: str, where: str = "dataset") -> None:
     """Raise `ValueError` unless `dataset` has a `translation` column holding both languages."""
+    if isinstance(dataset, datasets.IterableDataset) and dataset.features is None:  # a stream without features
+        first = next(iter(dataset), {})
+        if "translation" not in first:
+            raise ValueError(f"{where}: no 'translation' column; columns: {', '.join(first)}")
+        _check_known(where, [source_lang, target_lang], sorted(first["translation"]))
+        return
     if "translation" not in dataset.column_names:
         raise ValueError(f"{where}: no 'translation' column; columns: {', '.join(dataset.column_names)}")
     feature = dataset.features["translation"]
@@ -279,14 +379,15 @@ def load_raw_datasets(
     validation_file=None,
     test_file=None,
     file_format: str | None = None,
-    validation_split_size: int | float = 0.05,
+    validation_split_size: int | float | None = None,
     seed: int = 42,
     cache_dir: str | None = None,
 ) -> DatasetDict:
     """
     The raw splits the training script trains and evaluates on: a Hub dataset if `dataset_name` is given, else the
-    local files given, else the built-in number-words data. A validation split is carved (seeded) from train when
-    none is given. Each file's `ReadReport` summary is logged.
+    local files given (read into the Arrow cache in `cache_dir`), else the built-in number-words data. A validation
+    split is carved (seeded, `carved_validation_size`) from train when none is given. Each file's `ReadReport`
+    summary is logged.
     """
     if dataset_name is not None:
         raw = load_hub_dataset(dataset_name, dataset_config_name, source_lang, target_lang, cache_dir=cache_dir)
@@ -294,7 +395,7 @@ def load_raw_datasets(
         raw = DatasetDict()
         for split, path in [("train", train_file), ("validation", validation_file), ("test", test_file)]:
             if path:
-                raw[split], report = read_parallel_file(path, source_lang, target_lang, file_format)
+                raw[split], report = read_parallel_file(path, source_lang, target_lang, file_format, cache_dir)
                 report.log()
     else:
         if {source_lang, target_lang} != {"en", "fr"}:
@@ -335,7 +436,7 @@ def tatoeba_protocol_splits(path, source_lang: str = "en", target_lang: str = "f
     raw = DatasetDict()
     for split, indices in tatoeba_protocol_indices(len(lines)).items():
         report = ReadReport(f"{path} [{split}]")
-        pairs = _tatoeba_pairs([lines[i] for i in indices], other, report)
+        pairs = list(_tatoeba_pairs([lines[i] for i in indices], other, report))
         report.pairs = len(pairs)
         report.log()
         if not pairs:

@@ -11,22 +11,27 @@ and the output layer run in half precision through autocast, the loss is compute
 `--gru_autocast` (see `GRUSeq2SeqConfig`): by default autocast's own dtype, so bf16 runs the GRU in bf16.
 """
 
+import hashlib
 import json
 import logging
 import os
 import shlex
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import transformers
+from datasets import Dataset
 from transformers import AutoTokenizer, set_seed
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from . import card, data, evaluation, vocabulary
+from . import card, data, evaluation, streaming, vocabulary
 from .configuration_gru_seq2seq import GRUSeq2SeqConfig
 from .modeling_gru_seq2seq import GRUSeq2SeqForConditionalGeneration
 from .seq2seq_trainer import build_trainer
-from .training_args import BUILTIN_DATA_DEFAULTS, DEFAULT_OUTPUT_DIR, model_config_kwargs, parse_args
+from .training_args import (BUILTIN_DATA_DEFAULTS, DEFAULT_OUTPUT_DIR, MIN_PAIRS_PER_WORKERS, model_config_kwargs,
+                            parse_args)
 from .translate import check_model_reference
 
 logger = logging.getLogger("hf_gru_seq2seq.train")
@@ -79,7 +84,11 @@ def check_output_dir(training_args, model_args, data_args) -> str | None:
 
 def load_splits(data_args, seed: int):
     """The raw DatasetDict to work on, and a short description of the data for the card."""
-    if data_args.tatoeba_protocol_file:
+    if data_args.streaming:
+        raw = streaming.load_streaming_splits(data_args)
+        about = (data_args.dataset_name or Path(data_args.train_file).name,
+                 "see the dataset's card" if data_args.dataset_name else "not given")
+    elif data_args.tatoeba_protocol_file:
         raw = data.tatoeba_protocol_splits(data_args.tatoeba_protocol_file, data_args.source_lang,
                                            data_args.target_lang)
         about = ("Tatoeba English-French (d2l's fra-eng.txt, fixed protocol split)", TATOEBA_LICENSE)
@@ -98,8 +107,9 @@ def load_splits(data_args, seed: int):
             about = ("number words (English -> French, generated with num2words)", "generated, no restriction")
     name = data_args.dataset_display_name or about[0]
     license = data_args.dataset_license or about[1]
-    raw = data.apply_max_samples(raw, data_args.max_train_samples, data_args.max_eval_samples,
-                                 data_args.max_predict_samples)
+    raw = data.apply_max_samples(raw, None if data_args.streaming else data_args.max_train_samples,
+                                 data_args.max_eval_samples, data_args.max_predict_samples)
+    logger.info("splits: %s", ", ".join(f"{split} {sizes(raw)[split]} pairs" for split in raw))
     return raw, name, license
 
 
@@ -118,14 +128,28 @@ def get_tokenizer(model_args, data_args, training_args, raw, resuming: bool):
     with training_args.main_process_first(desc="training the tokenizer"):
         if training_args.process_index > 0 and (out / "tokenizer.json").exists():
             return AutoTokenizer.from_pretrained(out)
-        tokenizer = vocabulary.train_tokenizer(
-            raw["train"], data_args.source_lang, data_args.target_lang, model_type=model_args.tokenizer_type,
-            vocab_size=model_args.tokenizer_vocab_size, min_frequency=model_args.tokenizer_min_frequency,
-            lowercase=model_args.lowercase,
-        )
+        tokenizer = cached_tokenizer(model_args, data_args, raw["train"], training_args.seed)
         if training_args.should_save:
             tokenizer.save_pretrained(out)  # early, so a resumed run tokenizes exactly as this one
     return tokenizer
+
+
+def cached_tokenizer(model_args, data_args, train, seed: int):
+    """A tokenizer trained on (a seeded sample of) `train`. When `train` was read into the Arrow cache, the tokenizer
+    is kept beside it, keyed on the data and the options, and a second run loads it instead of training again."""
+    options = dict(model_type=model_args.tokenizer_type, vocab_size=model_args.tokenizer_vocab_size,
+                   min_frequency=model_args.tokenizer_min_frequency, lowercase=model_args.lowercase,
+                   max_pairs=model_args.tokenizer_max_sentences, seed=seed)
+    langs = (data_args.source_lang, data_args.target_lang)
+    if not getattr(train, "cache_files", None):  # in memory (the built-in data) or streamed: trained each run
+        return vocabulary.train_tokenizer(train, *langs, **options)
+    key = hashlib.sha256(json.dumps([train._fingerprint, langs, options], sort_keys=True).encode()).hexdigest()[:20]
+    folder = Path(train.cache_files[0]["filename"]).parent / "hf_gru_seq2seq_tokenizers" / key
+    if (folder / "tokenizer.json").is_file():
+        logger.info("reusing the tokenizer an earlier run trained on the same data: %s", folder)
+    else:
+        vocabulary.train_tokenizer(train, *langs, **options).save_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)  # loaded back in both cases, so both runs tokenize alike
 
 
 def get_model(model_args, data_args, tokenizer):
@@ -154,11 +178,23 @@ def translation_generation_config(model, data_args):
 
 def tokenize(raw, tokenizer, data_args, training_args):
     """`input_ids`, `attention_mask` and `labels` of every split (the main process first, others reuse its cache)."""
+    workers = data_args.preprocessing_num_workers
+    largest = max((n for n in sizes(raw).values() if n != "streamed"), default=0)
+    if workers is None and largest >= MIN_PAIRS_PER_WORKERS:
+        workers = os.cpu_count()
     with training_args.main_process_first(desc="tokenizing"):
         return vocabulary.tokenize_dataset(
             raw, tokenizer, data_args.source_lang, data_args.target_lang, data_args.max_source_length,
-            data_args.max_target_length, num_proc=data_args.preprocessing_num_workers,
+            data_args.max_target_length, num_proc=workers if workers and workers > 1 else None,
         )
+
+
+@contextmanager
+def stage(name: str):
+    """Log how long one step of the job took (`python -m benchmarks data` reads these lines)."""
+    start = time.perf_counter()
+    yield
+    logger.info("stage %s: %.1f s", name, time.perf_counter() - start)
 
 
 def train(trainer, model, tokenized, data_args, resume) -> dict:
@@ -166,7 +202,7 @@ def train(trainer, model, tokenized, data_args, resume) -> dict:
     train_result = trainer.train(resume_from_checkpoint=resume)
     model.generation_config = translation_generation_config(model, data_args)
     trainer.save_model()  # model, config, generation config, code, tokenizer
-    train_metrics = {**train_result.metrics, "train_samples": len(tokenized["train"])}
+    train_metrics = {**train_result.metrics, "train_samples": sizes(tokenized)["train"]}
     trainer.save_metrics("train", train_metrics)
     trainer.save_state()
     return train_metrics
@@ -177,7 +213,7 @@ def write_card(out: Path, trainer, final, about, raw, samples, model_args, data_
     card.plot_training_curves(trainer.state.log_history, out / "training_curves.png")
     card.render_model_card(
         out, source_lang=data_args.source_lang, target_lang=data_args.target_lang,
-        dataset_name=about[0], dataset_license=about[1], dataset_sizes={split: len(ds) for split, ds in raw.items()},
+        dataset_name=about[0], dataset_license=about[1], dataset_sizes=sizes(raw),
         hyperparameters=hyperparameters(trainer.model, training_args, data_args, model_args),
         results=final.card_results, eval_split=final.card_split, repo_id=training_args.hub_model_id,
         tokenizer_summary=tokenizer_summary(model_args, trainer.processing_class),
@@ -199,10 +235,13 @@ def run(argv: list[str] | None = None) -> dict:
     setup_logging(model_args, training_args)
     resume = check_output_dir(training_args, model_args, data_args)
     set_seed(training_args.seed)
-    raw, *about = load_splits(data_args, training_args.seed)
-    tokenizer = get_tokenizer(model_args, data_args, training_args, raw, resuming=resume is not None)
+    with stage("read"), training_args.main_process_first(desc="reading the data"):
+        raw, *about = load_splits(data_args, training_args.seed)
+    with stage("tokenizer"):
+        tokenizer = get_tokenizer(model_args, data_args, training_args, raw, resuming=resume is not None)
     model = get_model(model_args, data_args, tokenizer)
-    tokenized = tokenize(raw, tokenizer, data_args, training_args)
+    with stage("tokenize"):
+        tokenized = tokenize(raw, tokenizer, data_args, training_args)
     wants_push, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, at the end
     trainer = build_trainer(model, tokenizer, tokenized, training_args, data_args)
     results = train(trainer, model, tokenized, data_args, resume) if training_args.do_train else {}
@@ -222,6 +261,11 @@ def run(argv: list[str] | None = None) -> dict:
         print(f"Model saved in {out}; translate with: echo {shlex.quote(example)} | hf-gru-seq2seq-translate "
               f"--model {shlex.quote(str(out))}", flush=True)
     return results
+
+
+def sizes(splits) -> dict:
+    """Pairs per split; "streamed" for a stream, whose size is not known before it is read."""
+    return {split: len(ds) if isinstance(ds, Dataset) else "streamed" for split, ds in splits.items()}
 
 
 def setup_logging(model_args, training_args) -> None:
@@ -244,7 +288,8 @@ def hyperparameters(model, training_args, data_args, model_args) -> dict:
         "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
         "optimizer": f"{_name(training_args.optim)}, lr {training_args.learning_rate}, "
                      f"{_name(training_args.lr_scheduler_type)}",
-        "batch size": training_args.per_device_train_batch_size * max(1, training_args.world_size)
+        "batch size": f"{data_args.max_tokens_per_batch:,} tokens a device" if data_args.max_tokens_per_batch
+        else training_args.per_device_train_batch_size * max(1, training_args.world_size)
         * training_args.gradient_accumulation_steps,
         "epochs": training_args.num_train_epochs,
         "label smoothing": training_args.label_smoothing_factor,

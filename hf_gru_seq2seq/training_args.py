@@ -23,6 +23,8 @@ FINAL_NUM_BEAMS = GRUSeq2SeqGenerationMixin.default_generation_config(CONFIG).nu
 MODEL_FIELDS = ("embedding_size", "hidden_size", "num_hidden_layers", "dropout", "bidirectional_encoder",
                 "reverse_source", "tie_word_embeddings", "init_std", "gru_autocast")
 DEFAULT_OUTPUT_DIR = "outputs/gru-seq2seq"
+MAX_DECODED = 5000  # default cap of the validation and test pairs decoded, whatever the corpus size
+MIN_PAIRS_PER_WORKERS = 50_000  # below this, one process tokenizes faster than starting workers
 
 # The built-in number-words task is small and regular: a smaller model learns it in about a minute on a CPU.
 BUILTIN_DATA_DEFAULTS = dict(embedding_size=64, hidden_size=128, num_train_epochs=3, per_device_train_batch_size=64,
@@ -45,6 +47,10 @@ class ModelArguments:
                                          + _on_builtin("tokenizer_type")})
     tokenizer_vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size of a trained tokenizer."})
     tokenizer_min_frequency: int = field(default=2, metadata={"help": "Minimum count of a trained token."})
+    tokenizer_max_sentences: int = field(
+        default=1_000_000,
+        metadata={"help": "A trained tokenizer learns from at most this many training pairs (a seeded sample: the same "
+                          "--seed gives the same tokenizer), both sides of each."})
     lowercase: bool = field(
         default=False, metadata={"help": "Lowercase all text in a trained tokenizer (d2l does), so that input case "
                                          "does not matter" + _on_builtin("lowercase")})
@@ -93,18 +99,32 @@ class DataTrainingArguments:
     test_file: str | None = field(default=None, metadata={"help": "As train_file; scored at the end."})
     file_format: Literal["json", "csv", "tsv", "tatoeba"] | None = field(
         default=None, metadata={"help": "Format of the files; by default told by their extension."})
+    streaming: bool = field(
+        default=False, metadata={"help": "Read the training data as it is consumed (--dataset_name or --train_file), "
+                                         "never into a cache; needs --max_steps. Validation: --validation_file, else "
+                                         "the first --validation_split_size pairs of the stream (3,000 by default)."})
     tatoeba_protocol_file: str | None = field(
         default=None, metadata={"help": "d2l's fra-eng.txt, split by the fixed protocol (test 2000, validation 1000)."})
-    validation_split_size: float = field(
-        default=0.05, metadata={"help": "Fraction of train carved off for validation when none is given."})
+    validation_split_size: float | None = field(
+        default=None, metadata={"help": "Validation carved off train when none is given: a fraction below 1, else a "
+                                        "count of pairs; by default 5%% of train, at most 3,000 pairs."})
     max_source_length: int = field(default=64, metadata={"help": "Sources are cut to this many tokens (</s> kept)."})
     max_target_length: int = field(
         default=64, metadata={"help": "Targets are cut to this many tokens (</s> kept); the saved generation "
                                       "config stops at twice this."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training pairs."})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N validation pairs."})
-    max_predict_samples: int | None = field(default=None, metadata={"help": "Use only the first N test pairs."})
-    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenizing."})
+    max_eval_samples: int | None = field(
+        default=MAX_DECODED, metadata={"help": "Use only the first N validation pairs: every decoding pass stays "
+                                               "bounded however big a given validation file is."})
+    max_predict_samples: int | None = field(
+        default=MAX_DECODED, metadata={"help": "Use only the first N test pairs (the final decoding passes)."})
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Processes for tokenizing; by default the CPU count for splits of "
+                                        f"{MIN_PAIRS_PER_WORKERS:,} pairs or more, one process below."})
+    max_tokens_per_batch: int | None = field(
+        default=None, metadata={"help": "Batches by tokens instead of sentences (fairseq's --max-tokens): pairs "
+                                        "bucketed by length, each batch at most N tokens (pairs x longest side, "
+                                        "padding included) per device. Replaces --per_device_train_batch_size."})
     final_num_beams: int = field(
         default=FINAL_NUM_BEAMS,
         metadata={"help": "Beam size of the final evaluation and of the saved generation config; greedy decoding is "
@@ -191,7 +211,14 @@ def parse_args(argv: list[str]):
     if not (given.do_train or given.do_eval or given.do_predict):
         defaults.update(do_train=True, do_eval=True, do_predict=True)
     parser.set_defaults(**defaults)
-    return parser.parse_args_into_dataclasses(args=list(argv))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=list(argv))
+    if data_args.streaming and training_args.do_train and training_args.max_steps <= 0:
+        raise ValueError("--streaming needs --max_steps: a stream has no length, so epochs cannot be counted")
+    if data_args.streaming and data_args.max_tokens_per_batch:
+        raise ValueError("--max_tokens_per_batch needs the stored lengths of a cached dataset; not with --streaming")
+    if data_args.streaming:  # each process reads the stream and keeps its own batches (Accelerate's shard): rank 0
+        training_args.accelerator_config.dispatch_batches = False  # could not send batches of unequal lengths
+    return model_args, data_args, training_args
 
 
 def model_config_kwargs(model_args: ModelArguments) -> dict:

@@ -19,10 +19,14 @@ forms their plain letters), runs of whitespace become one space, outer whitespac
   A word right after attached punctuation, "(enfin", is a token without "▁": a second vocabulary entry.
 """
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from datasets import Dataset, DatasetDict
+import numpy as np
+from datasets import Dataset, DatasetDict, IterableDataset
+from datasets.fingerprint import Hasher
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -32,6 +36,10 @@ PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]  # ids 0, 1, 2, 3: the GRUSeq2SeqConfig defaults
 WORD_PUNCTUATION = r'[.,!?;:"«»()¡¿…]'
 SPACE = "▁"
+LENGTH_COLUMNS = ("length", "target_length")  # tokens of input_ids and of labels, stored by tokenize_dataset
+TOKENIZE_VERSION = 2  # part of the tokenized cache's fingerprint: bump it when `tokenize_dataset` changes its output
+
+logger = logging.getLogger(__name__)
 
 
 def build_normalizer(lowercase: bool = False) -> normalizers.Normalizer:
@@ -68,6 +76,18 @@ def text_iterator(dataset: Dataset, source_lang: str, target_lang: str, batch_si
         yield [p[source_lang] for p in pairs] + [p[target_lang] for p in pairs]
 
 
+def training_sample(dataset: Dataset | IterableDataset, max_pairs: int | None, seed: int = 0):
+    """At most `max_pairs` rows of `dataset`, drawn without replacement with `seed` and kept in file order (the whole
+    dataset when it holds no more). Reading them goes through the memory-mapped file, not a copy. Of a stream: the
+    first `max_pairs` of its seeded buffer shuffle (10,000 pairs)."""
+    if isinstance(dataset, IterableDataset):
+        return dataset if max_pairs is None else dataset.shuffle(seed=seed, buffer_size=10_000).take(max_pairs)
+    if max_pairs is None or len(dataset) <= max_pairs:
+        return dataset
+    indices = np.random.default_rng(seed).choice(len(dataset), size=max_pairs, replace=False)
+    return dataset.select(np.sort(indices))
+
+
 def train_tokenizer(
     dataset: Dataset,
     source_lang: str,
@@ -77,13 +97,17 @@ def train_tokenizer(
     vocab_size: int = 8000,
     min_frequency: int = 2,
     lowercase: bool = False,
+    max_pairs: int | None = None,
+    seed: int = 0,
 ) -> PreTrainedTokenizerFast:
     """
     Train one shared vocabulary of at most `vocab_size` tokens (BPE merges or words seen at least `min_frequency`
-    times; BPE always holds the 256 bytes) on both sides of `dataset` (the training split), and wrap it for
-    Transformers. Save it with `save_pretrained(dir)`; `AutoTokenizer.from_pretrained(dir)` loads it back.
+    times; BPE always holds the 256 bytes) on both sides of `dataset` (the training split), or of a seeded sample of
+    `max_pairs` of its pairs (`training_sample`), and wrap it for Transformers. Save it with `save_pretrained(dir)`;
+    `AutoTokenizer.from_pretrained(dir)` loads it back.
     """
     check_languages(dataset, source_lang, target_lang, "tokenizer training data")
+    dataset = training_sample(dataset, max_pairs, seed)
     tok = build_untrained(model_type, lowercase)
     common = dict(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS)
     common["show_progress"] = False
@@ -126,9 +150,12 @@ def tokenize_dataset(
     load_from_cache_file: bool = True,
 ) -> DatasetDict | Dataset:
     """
-    `input_ids`, `attention_mask` and `labels` for every pair (unpadded: `DataCollatorForSeq2Seq` pads each batch).
-    Sequences longer than the limits are cut before their final `</s>`, which always stays. Pairs whose source or
-    target is empty after normalisation are dropped. All original columns are removed.
+    `input_ids`, `attention_mask` and `labels` for every pair (unpadded: `DataCollatorForSeq2Seq` pads each batch),
+    and their lengths `length` (source tokens: what the Trainer's `group_by_length` reads) and `target_length`, so
+    that batching by length needs no pass over the data. Sequences longer than the limits are cut before their final
+    `</s>`, which always stays. Pairs whose source or target is empty after normalisation are dropped. All original
+    columns are removed. Batched, in `num_proc` processes; a dataset read from files is written to (and on a second
+    run with the same tokenizer, read back from) the datasets cache beside it.
     """
     for name, limit in [("max_source_length", max_source_length), ("max_target_length", max_target_length)]:
         if limit is not None and limit < 2:
@@ -145,16 +172,36 @@ def tokenize_dataset(
             "input_ids": [model_inputs["input_ids"][i] for i in keep],
             "attention_mask": [model_inputs["attention_mask"][i] for i in keep],
             "labels": [labels["input_ids"][i] for i in keep],
+            "length": [len(model_inputs["input_ids"][i]) for i in keep],
+            "target_length": [len(labels["input_ids"][i]) for i in keep],
         }
+
+    def restoring(function):
+        """`function` run inside `truncation_restored`: a stream is tokenized later, while the model trains."""
+        def wrapped(batch):
+            with truncation_restored(tokenizer):
+                return function(batch)
+        return wrapped
+
+    # The fingerprint names what decides the output, so that a second run (a new tokenizer object, the same
+    # vocabulary) finds the cache: hashing the tokenizer object itself is slow and not stable across runs.
+    options = [tokenizer.backend_tokenizer.to_str(), source_lang, target_lang, max_source_length, max_target_length,
+               TOKENIZE_VERSION]
 
     def run(ds: Dataset, split: str) -> Dataset:
         check_languages(ds, source_lang, target_lang, f"{split} split")
+        if isinstance(ds, IterableDataset):  # tokenized as it is read, during training
+            return ds.map(restoring(preprocess), batched=True, remove_columns=ds.column_names or ["translation"])
+        fingerprint = Hasher.hash([ds._fingerprint, *options])
+        if load_from_cache_file and _cached(ds, fingerprint):
+            logger.info("%s split: reusing the tokenized cache of an earlier run (not tokenized again)", split)
         return ds.map(
             preprocess,
             batched=True,
             remove_columns=ds.column_names,
             num_proc=num_proc,
             load_from_cache_file=load_from_cache_file,
+            new_fingerprint=fingerprint,
             desc=f"Tokenizing the {split} split",
         )
 
@@ -162,6 +209,13 @@ def tokenize_dataset(
         if isinstance(raw_datasets, Dataset):
             return run(raw_datasets, "given")
         return DatasetDict({split: run(ds, split) for split, ds in raw_datasets.items()})
+
+
+def _cached(ds: Dataset, fingerprint: str) -> bool:
+    """Whether `map` will find its result in the cache (one file, or one per worker)."""
+    if not ds.cache_files:
+        return False
+    return any(Path(ds.cache_files[0]["filename"]).parent.glob(f"cache-{fingerprint}*.arrow"))
 
 
 @contextmanager

@@ -129,12 +129,13 @@ def test_tokenize_dataset_columns_labels_and_empty_rows(bpe):
         validation=make_dataset(SENTENCES[:2]),
     )
     out = tokenize_dataset(raw, bpe, "en", "fr", max_source_length=64, max_target_length=64)
-    assert out["train"].column_names == ["input_ids", "attention_mask", "labels"]
+    assert out["train"].column_names == ["input_ids", "attention_mask", "labels", "length", "target_length"]
     assert len(out["train"]) == len(SENTENCES) and len(out["validation"]) == 2
     for row, (en, fr) in zip(out["train"], SENTENCES):
         assert row["input_ids"] == bpe(en)["input_ids"]
         assert row["labels"] == bpe(text_target=fr)["input_ids"]
         assert row["attention_mask"] == [1] * len(row["input_ids"])
+        assert (row["length"], row["target_length"]) == (len(row["input_ids"]), len(row["labels"]))
 
 
 def test_tokenize_dataset_reverse_direction(bpe):
