@@ -165,4 +165,4 @@ def test_command_line_runs_each_command_by_name(capsys):
     with pytest.raises(SystemExit) as done:
         main(["nope"])
     assert done.value.code == 2
-    assert set(COMMANDS) == {"gpu", "cpu", "quality", "match"}
+    assert set(COMMANDS) == {"gpu", "cpu", "quality", "match", "web", "data"}
