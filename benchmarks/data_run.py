@@ -4,8 +4,9 @@
     nice -n 10 python -m benchmarks data --batching      # token against sentence batches (benchmarks/token_batching.py)
 
 For each size, a Tatoeba-format file of that many pairs (d2l's fra-eng.txt lines repeated, else number words) is
-written to `--workdir`, and the training command is run twice on it with a fresh datasets cache, the second run
-reusing the first's cache:
+written to `--workdir`, and the training command is run three times on it with a fresh datasets cache: a first run,
+a second reusing the first's cache, and a third, cached too, without `--max_tokens_per_batch` (the default sentence
+batches, `group_by_length`):
 
     scripts/train.py --train_file big.txt --source_lang en --target_lang fr --do_train --max_steps 1
         --eval_strategy no --save_strategy no --max_tokens_per_batch 4096 --output_dir ... --overwrite_output_dir
@@ -144,9 +145,11 @@ def measure(pairs: int, args) -> dict:
     env = dict(os.environ, HF_DATASETS_CACHE=str(cache), HF_HUB_OFFLINE="1")
     row = {"pairs": pairs, "corpus": made, "corpus_mb": round(corpus.stat().st_size / 2**20, 1),
            "command": " ".join(command[1:]), "runs": {}}
-    for name in ("first", "cached"):
+    sentences = [flag for i, flag in enumerate(command) if "--max_tokens_per_batch" not in command[i - 1:i + 1]]
+    for name, job in (("first", command), ("cached", command), ("cached, sentence batches", sentences)):
         print(f"[data] {pairs:,} pairs, {name} run", flush=True)
-        row["runs"][name] = run_job(command, env, work / f"log-{pairs}-{name}.txt", args.sample_seconds)
+        log = work / f"log-{pairs}-{name.replace(', ', '-').replace(' ', '-')}.txt"
+        row["runs"][name] = run_job(job, env, log, args.sample_seconds)
         row["runs"][name]["cache_mb"] = round(dir_mb(cache), 1)
         print(f"[data] {row['runs'][name]}", flush=True)
     shutil.rmtree(cache, ignore_errors=True)  # tens of GB at 40M
@@ -159,14 +162,15 @@ def targets(rows: list[dict]) -> list[dict]:
     """The issue's targets, each met or missed, from the largest and smallest sizes measured."""
     small, large = rows[0], rows[-1]
     first, cached = large["runs"]["first"], large["runs"]["cached"]
+    peak = {row["pairs"]: max(run["peak_pss_anon_mb"] for run in row["runs"].values()) for row in (small, large)}
     prepare = sum(first["stages_s"].get(s, 0) for s in ("read", "tokenizer", "tokenize")) / 60
     decoded = max(min(r["runs"]["first"].get("splits", {}).get("validation", 0), TARGETS["max_decoded"])
                   for r in rows)
     checks = [
-        (f"peak anonymous memory at {large['pairs']:,} pairs (GB)", first["peak_pss_anon_mb"] / 1024, "<=",
+        (f"peak anonymous memory at {large['pairs']:,} pairs, any run (GiB)", peak[large["pairs"]] / 1024, "<=",
          TARGETS["peak_gb_at_largest"]),
-        (f"peak at {large['pairs']:,} / peak at {small['pairs']:,}",
-         first["peak_pss_anon_mb"] / small["runs"]["first"]["peak_pss_anon_mb"], "<=", TARGETS["peak_growth"]),
+        (f"peak at {large['pairs']:,} / peak at {small['pairs']:,}, any run",
+         peak[large["pairs"]] / peak[small["pairs"]], "<=", TARGETS["peak_growth"]),
         (f"read + tokenizer + tokenize at {large['pairs']:,} pairs (min)", prepare, "<=",
          TARGETS["prepare_minutes_at_largest"]),
         (f"cached re-run to the first step at {large['pairs']:,} pairs (s)", cached.get("first_step_s"), "<=",

@@ -4,7 +4,7 @@
 
 The training script's own path on d2l's fra-eng.txt (Tatoeba protocol train split): its BPE tokenizer (8,000),
 `tokenize_dataset` (64 tokens at most), then the batches of one epoch from (a) the recipe's sentence batches (128
-pairs, the Trainer's `LengthGroupedSampler`, `group_by_length`), (b) unsorted batches of 128 pairs, and (c)
+pairs, `group_by_length`: the training script's `LengthGroupedOrder`), (b) unsorted batches of 128 pairs, and (c)
 `TokenBatchSampler` with `--max_tokens_per_batch` set so that a batch holds about as many real tokens as (a)'s on
 average. Padding share: padded tokens / all tokens, source and target together, over the whole epoch. Training
 speed: the package model at d2l's Tatoeba size (embedding 256, hidden 256, 2 layers) in a plain AdamW loop, `--steps`
@@ -20,10 +20,11 @@ import time
 import numpy as np
 import torch
 from transformers import DataCollatorForSeq2Seq
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from hf_gru_seq2seq import GRUSeq2SeqConfig, GRUSeq2SeqForConditionalGeneration
 from hf_gru_seq2seq.data import tatoeba_protocol_splits
+from hf_gru_seq2seq.length_index import LengthIndex
+from hf_gru_seq2seq.sentence_samplers import LengthGroupedOrder
 from hf_gru_seq2seq.token_batches import TokenBatchSampler
 from hf_gru_seq2seq.vocabulary import tokenize_dataset, train_tokenizer
 
@@ -32,15 +33,15 @@ BATCH = 128
 
 def epoch_batches(src: np.ndarray, tgt: np.ndarray, seed: int) -> dict[str, list]:
     """One epoch of batches (lists of indices) per batching."""
-    torch.manual_seed(seed)
-    grouped = list(LengthGroupedSampler(BATCH, lengths=src.tolist()))
+    index = LengthIndex.of_arrays(src, tgt)
+    grouped = list(LengthGroupedOrder(index, BATCH, seed=seed))
     shuffled = np.random.default_rng(seed).permutation(len(src))
     mean_real = (src.sum() + tgt.sum()) / len(src) * BATCH / 2  # real tokens of one side, on average, per batch
     max_tokens = int(round(mean_real / 8) * 8)
     return {
         "sentences, grouped by length (recipe)": [grouped[i:i + BATCH] for i in range(0, len(grouped), BATCH)],
         "sentences, unsorted": [shuffled[i:i + BATCH].tolist() for i in range(0, len(shuffled), BATCH)],
-        f"tokens, --max_tokens_per_batch {max_tokens}": list(TokenBatchSampler(src, tgt, max_tokens, seed=seed)),
+        f"tokens, --max_tokens_per_batch {max_tokens}": list(TokenBatchSampler(index, max_tokens, seed=seed)),
     }
 
 

@@ -8,10 +8,12 @@ import datasets
 import torch
 from torch.utils.data import DataLoader, SequentialSampler
 from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, TrainerCallback
-from transformers.trainer_pt_utils import LengthGroupedSampler, nested_truncate
+from transformers.trainer_pt_utils import nested_truncate
 from transformers.trainer_utils import EvalPrediction, has_length
 
 from . import metrics
+from .length_index import LengthIndex
+from .sentence_samplers import LengthGroupedOrder, ShuffledOrder
 from .token_batches import TokenBatchSampler
 
 logger = logging.getLogger("hf_gru_seq2seq.train")
@@ -24,31 +26,38 @@ class OrderedEvalSeq2SeqTrainer(Seq2SeqTrainer):
 
     max_tokens_per_batch: int | None = None
 
-    def _lengths(self, column: str):
-        """A stored length column of the training set (numpy, a few bytes a pair), or None. Read as Arrow: the numpy
-        formatter takes seconds a million rows, this milliseconds."""
-        train = self.train_dataset
-        if isinstance(train, datasets.Dataset) and column in train.column_names:
-            return train.select_columns([column]).with_format("arrow")[:].column(0).to_numpy()
-        return None
+    def _length_index(self) -> LengthIndex:
+        """The memory-mapped lengths of the training set (`LengthIndex`), built once."""
+        if getattr(self, "_index_of", (None,))[0] is not self.train_dataset:
+            self._index_of = (self.train_dataset, LengthIndex.of_dataset(self.train_dataset))
+        return self._index_of[1]
 
     def _get_train_sampler(self, train_dataset=None):
-        """`group_by_length` reads the `length` column `tokenize_dataset` stored (the Trainer would look for it in the
-        dataset it has already stripped to the model's inputs, and measure every row again)."""
-        lengths = self._lengths("length")
-        if self.args.train_sampling_strategy == "group_by_length" and lengths is not None:
+        """Orders whose memory does not grow with the corpus (`sentence_samplers`): `group_by_length` reads the
+        `length` column `tokenize_dataset` stored (the Trainer would look for it in the dataset it has already
+        stripped to the model's inputs, measure every row again, and hold Python lists of every index), and `random`
+        shuffles without a list of every index. Other datasets and strategies: the Trainer's own."""
+        train = self.train_dataset  # the Trainer passes it stripped to the model's inputs: the same rows
+        given = train_dataset if train_dataset is not None else train
+        if not isinstance(train, datasets.Dataset) or not has_length(given) or len(given) != len(train):
+            return super()._get_train_sampler(train_dataset)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        strategy = self.args.train_sampling_strategy
+        if strategy == "group_by_length" and "length" in train.column_names:
             size = self.args.train_batch_size * self.args.gradient_accumulation_steps
-            return LengthGroupedSampler(size, lengths=lengths.tolist())
+            return LengthGroupedOrder(self._length_index(), size, seed=seed)
+        if strategy == "random":
+            return ShuffledOrder(len(train), seed=seed)
         return super()._get_train_sampler(train_dataset)
 
     def get_train_dataloader(self):
         """With `max_tokens_per_batch`, batches by tokens (`TokenBatchSampler`), dealt to the ranks by Accelerate."""
         if not self.max_tokens_per_batch:
             return super().get_train_dataloader()
-        source, target = self._lengths("length"), self._lengths("target_length")
-        if source is None or target is None:
+        if not isinstance(self.train_dataset, datasets.Dataset):
             raise ValueError("max_tokens_per_batch needs the length columns that tokenize_dataset stores")
-        sampler = TokenBatchSampler(source, target, self.max_tokens_per_batch, seed=self.args.seed,
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        sampler = TokenBatchSampler(self._length_index(), self.max_tokens_per_batch, seed=seed,
                                     num_replicas=self.args.world_size)
         dataset = self._remove_unused_columns(self.train_dataset, description="Training")
         loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=self.data_collator,

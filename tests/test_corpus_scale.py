@@ -12,6 +12,7 @@ from datasets import Dataset
 from test_training import TINY_CPU, read_json
 
 from hf_gru_seq2seq import data, training, training_args
+from hf_gru_seq2seq.length_index import LengthIndex
 from hf_gru_seq2seq.token_batches import TokenBatchSampler
 from hf_gru_seq2seq.vocabulary import tokenize_dataset, train_tokenizer, training_sample
 
@@ -123,7 +124,7 @@ def test_token_batches_hold_at_most_n_tokens_and_every_pair_once(big_file):
     tokenizer = train_tokenizer(dataset, "en", "fr", vocab_size=400, max_pairs=3000)
     tokenized = tokenize_dataset(dataset, tokenizer, "en", "fr")
     sizes = [max(len(s), len(t)) for s, t in zip(tokenized["input_ids"], tokenized["labels"])]
-    sampler = TokenBatchSampler(tokenized["length"], tokenized["target_length"], max_tokens=200, seed=3)
+    sampler = TokenBatchSampler(LengthIndex.of_dataset(tokenized), max_tokens=200, seed=3)
     epochs = [list(sampler), list(sampler)]
     for batches in epochs:
         assert len(batches) == len(sampler)
@@ -131,12 +132,12 @@ def test_token_batches_hold_at_most_n_tokens_and_every_pair_once(big_file):
         assert sorted(i for b in batches for i in b) == list(range(len(tokenized)))
     assert epochs[0] != epochs[1]  # a new order each epoch
     with pytest.raises(ValueError, match="max_tokens_per_batch=8 is below"):
-        TokenBatchSampler(tokenized["length"], tokenized["target_length"], max_tokens=8)
+        TokenBatchSampler(LengthIndex.of_dataset(tokenized), max_tokens=8)
 
 
 def test_under_ddp_every_rank_has_its_own_token_batches_and_as_many(big_file):
     lengths = np.random.default_rng(0).integers(2, 30, size=(2, 5001))
-    ranks = [list(BatchSamplerShard(TokenBatchSampler(*lengths, max_tokens=300, num_replicas=2), 2, rank))
+    ranks = [list(BatchSamplerShard(TokenBatchSampler(LengthIndex.of_arrays(*lengths), max_tokens=300, num_replicas=2), 2, rank))
              for rank in range(2)]
     assert len(ranks[0]) == len(ranks[1]) > 10
     seen = [i for batches in ranks for b in batches for i in b]

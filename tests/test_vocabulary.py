@@ -167,3 +167,28 @@ def test_tokenize_dataset_errors(bpe):
         tokenize_dataset(make_dataset(SENTENCES), bpe, "en", "fr", max_source_length=1)
     with pytest.raises(ValueError, match=r"train split: language 'de' not found; languages present: en, fr"):
         tokenize_dataset(DatasetDict(train=make_dataset(SENTENCES)), bpe, "en", "de")
+
+
+@pytest.mark.parametrize("kind", ["bpe", "word"])
+def test_the_arrow_fast_path_matches_the_tokenizer_call_in_workers(kind, request, tmp_path, monkeypatch):
+    """Our own tokenizers take `ArrowTokenizer` (the backend, Arrow in and out); it must give what calling the
+    tokenizer gives, row for row, with truncation, dropped empty pairs and worker processes."""
+    import datasets
+
+    from hf_gru_seq2seq import vocabulary
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    tokenizer = request.getfixturevalue(kind)
+    long = ("one two three four five six seven eight nine ten " * 3).strip()
+    pairs = (SENTENCES + [(long, long), ("", "vide"), ("Go.", " ")]) * 300
+    path = tmp_path / "pairs.arrow"
+    make_dataset(pairs).map(lambda b: b, batched=True, cache_file_name=str(path))
+    raw = Dataset.from_file(str(path))
+    assert vocabulary._backend_only(tokenizer)
+    fast = tokenize_dataset(raw, tokenizer, "en", "fr", 6, 9, num_proc=2, load_from_cache_file=False)
+    monkeypatch.setattr(vocabulary, "_backend_only", lambda _: False)
+    slow = tokenize_dataset(raw, tokenizer, "en", "fr", 6, 9, load_from_cache_file=False)
+    assert len(fast) == len(slow) == (len(SENTENCES) + 1) * 300
+    for column in slow.column_names:
+        assert fast[column] == slow[column], column
+    assert fast.format["type"] is None and tokenizer.backend_tokenizer.truncation is None
