@@ -120,6 +120,7 @@ def run_job(command: list[str], env: dict, log_path: Path, every: float) -> dict
                 row["splits"] = {split: int(n) for split, n in re.findall(r"(\w+) (\d+) pairs", m.group(1))}
             elif FIRST_STEP in line and "first_step_s" not in row:
                 row["first_step_s"] = round(time.perf_counter() - start, 1)
+                row["peak_before_step_mb"] = round(meter.peak_kb / 1024, 1)  # the data path's, not the step's
             row["reused_cache"] = row.get("reused_cache", False) or "reused the Arrow cache" in line
         proc.wait()
         meter.running = False
@@ -162,14 +163,15 @@ def targets(rows: list[dict]) -> list[dict]:
     """The issue's targets, each met or missed, from the largest and smallest sizes measured."""
     small, large = rows[0], rows[-1]
     first, cached = large["runs"]["first"], large["runs"]["cached"]
-    peak = {row["pairs"]: max(run["peak_pss_anon_mb"] for run in row["runs"].values()) for row in (small, large)}
+    peak = {row["pairs"]: max(row["runs"][run]["peak_pss_anon_mb"] for run in ("first", "cached"))
+            for row in (small, large)}
     prepare = sum(first["stages_s"].get(s, 0) for s in ("read", "tokenizer", "tokenize")) / 60
     decoded = max(min(r["runs"]["first"].get("splits", {}).get("validation", 0), TARGETS["max_decoded"])
                   for r in rows)
     checks = [
-        (f"peak anonymous memory at {large['pairs']:,} pairs, any run (GiB)", peak[large["pairs"]] / 1024, "<=",
+        (f"peak anonymous memory at {large['pairs']:,} pairs, first and cached runs (GiB)", peak[large["pairs"]] / 1024, "<=",
          TARGETS["peak_gb_at_largest"]),
-        (f"peak at {large['pairs']:,} / peak at {small['pairs']:,}, any run",
+        (f"peak at {large['pairs']:,} / peak at {small['pairs']:,}, first and cached runs",
          peak[large["pairs"]] / peak[small["pairs"]], "<=", TARGETS["peak_growth"]),
         (f"read + tokenizer + tokenize at {large['pairs']:,} pairs (min)", prepare, "<=",
          TARGETS["prepare_minutes_at_largest"]),
@@ -188,14 +190,16 @@ def markdown(report: dict) -> str:
              f"Machine: {report['machine']['cpu_model']}, {report['machine']['cpu_count']} CPUs, load average at the "
              f"start {report['machine']['load_average_1_5_15_min']}. Command: `{report['command']}`.",
              f"Each run: `{report['rows'][0]['command']}` (corpus path per size).", "",
-             "| pairs | run | read s | tokenizer s | tokenize s | first step s | wall s | peak anon MB | cache MB "
-             "| validation |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| pairs | run | read s | tokenizer s | tokenize s | first step s | wall s | peak anon MB "
+             "| of it before the first step | cache MB | validation |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in report["rows"]:
         for name, run in row["runs"].items():
             st = run["stages_s"]
             lines.append(f"| {row['pairs']:,} | {name} | {fmt(st.get('read'), 1)} | {fmt(st.get('tokenizer'), 1)} | "
                          f"{fmt(st.get('tokenize'), 1)} | {fmt(run.get('first_step_s'), 1)} | {fmt(run['wall_s'], 1)} "
-                         f"| {fmt(run['peak_pss_anon_mb'])} | {fmt(run['cache_mb'])} | "
+                         f"| {fmt(run['peak_pss_anon_mb'])} | {fmt(run.get('peak_before_step_mb'))} "
+                         f"| {fmt(run['cache_mb'])} | "
                          f"{fmt(run.get('splits', {}).get('validation'))} |")
     lines += ["", "| target | value | wanted | met |", "|---|---:|---|---|"]
     for t in report["targets"]:
@@ -259,7 +263,11 @@ def main(argv: list[str] | None = None) -> dict:
               "versions": versions("datasets", "tokenizers"), "rows": [],
               "memory_note": f"Peak memory: the sum of Pss_Anon (/proc/<pid>/smaps_rollup) over the job and all its "
                              f"descendants, sampled every {args.sample_seconds} s; memory-mapped Arrow files are "
-                             "page cache, not counted."}
+                             "page cache, not counted. 'Before the first step': the peak up to the log line of "
+                             "the first training step (reading, tokenizing, samplers), without that step's "
+                             "activations, which depend on the batch's shape, not on the corpus: bounded by "
+                             "--max_tokens_per_batch in the first two runs, by the batch size times the longest "
+                             "pair of the first batch in the third. The memory targets read the first two runs."}
     label = "-".join(f"{n // 1_000_000}M" if n % 1_000_000 == 0 else str(n) for n in sizes)
     json_path, md_path = report_paths(args.out, f"data-{label}")
     for pairs in sizes:

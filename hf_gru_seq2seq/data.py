@@ -35,6 +35,8 @@ import pyarrow as pa
 from datasets import Dataset, DatasetDict, Features, Translation
 from datasets.fingerprint import Hasher
 
+from .shuffle import Permutation
+
 logger = logging.getLogger(__name__)
 
 FORMATS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "tsv", ".txt": "tatoeba"}
@@ -332,7 +334,7 @@ def carved_validation_size(num_pairs: int, validation_size: int | float | None =
 def split_validation(train: Dataset, validation_size: int | float | None = None, seed: int = 42) -> DatasetDict:
     """
     Carve a validation split off `train` (a count, a fraction rounded up, or by default `carved_validation_size`),
-    the same one for the same seed. The held-out pairs are a seeded sample (Floyd's algorithm: memory for the sample
+    the same one for the same seed. The held-out pairs are the first of a seeded `Permutation` (memory for the sample
     only); train keeps the rest in file order, through a memory-mapped index written a batch at a time
     (`Dataset.filter`), so that carving 3,000 pairs off 40M holds no array of 40M indices. The samplers shuffle.
     """
@@ -342,14 +344,14 @@ def split_validation(train: Dataset, validation_size: int | float | None = None,
     if not 0 < count < n:
         raise ValueError(f"a validation split of {validation_size} leaves no pair to train on or none to validate "
                          f"on, of {n} pairs")
-    held = np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False))
+    held = np.sort(Permutation(n, seed)[0:count])
 
     def kept(indices):
         at = np.searchsorted(held, indices)
         return (at == len(held)) | (held[np.minimum(at, len(held) - 1)] != indices)
 
     rest = train.filter(lambda _, indices: kept(np.asarray(indices)).tolist(), with_indices=True, batched=True,
-                        batch_size=1 << 16, input_columns=[train.column_names[0]],
+                        batch_size=1 << 16, writer_batch_size=1 << 16, input_columns=[train.column_names[0]],
                         new_fingerprint=Hasher.hash([train._fingerprint, "carved train", held]))
     return DatasetDict(train=rest, validation=train.select(held))
 
