@@ -169,7 +169,8 @@ def targets(rows: list[dict]) -> list[dict]:
     decoded = max(min(r["runs"]["first"].get("splits", {}).get("validation", 0), TARGETS["max_decoded"])
                   for r in rows)
     checks = [
-        (f"peak anonymous memory at {large['pairs']:,} pairs, first and cached runs (GiB)", peak[large["pairs"]] / 1024, "<=",
+        (f"peak anonymous memory at {large['pairs']:,} pairs, first and cached runs (GiB)",
+         peak[large["pairs"]] / 1024, "<=",
          TARGETS["peak_gb_at_largest"]),
         (f"peak at {large['pairs']:,} / peak at {small['pairs']:,}, first and cached runs",
          peak[large["pairs"]] / peak[small["pairs"]], "<=", TARGETS["peak_growth"]),
@@ -215,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="/tmp/hf-gru-seq2seq-data-bench", help="corpora, caches and logs")
     p.add_argument("--out", default=OUT, help="output folder of the report")
     p.add_argument("--max-tokens", type=int, default=4096, help="--max_tokens_per_batch of the runs")
-    p.add_argument("--sample-seconds", type=float, default=0.5, help="memory sampling period")
+    p.add_argument("--sample-seconds", type=float, default=0.1, help="memory sampling period")
     p.add_argument("--keep-corpus", action="store_true", help="keep the generated corpora")
     p.add_argument("--batching", action="store_true",
                    help="instead: token against sentence batches on Tatoeba (padding share, training tokens/s)")

@@ -11,9 +11,9 @@ Malformed lines (no tab, an empty side, bytes that are not UTF-8, ...) are skipp
 logged in one line; they never stop a run. A file with no usable pair, an unknown language or a missing file does.
 
 Local files are read line by line into an Arrow file in the `datasets` cache folder (`write_arrow`, 100,000 pairs at a
-time), never held whole as Python objects: the dataset is memory-mapped, so memory stays flat whatever the corpus size. The cache is keyed on
-the file's path, size and modification time and the reading options; a second run on the same file reuses it (and
-its `ReadReport`, kept beside it) without reading the file again.
+time), never held whole as Python objects: the dataset is memory-mapped, so memory stays flat whatever the corpus
+size. The cache is keyed on the file's path, size and modification time and the reading options; a second run on the
+same file reuses it (and its `ReadReport`, kept beside it) without reading the file again.
 """
 
 import csv

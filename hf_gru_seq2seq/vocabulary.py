@@ -22,13 +22,14 @@ forms their plain letters), runs of whitespace become one space, outer whitespac
 import gc
 import itertools
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from datasets import Dataset, DatasetDict, IterableDataset
+from datasets import Dataset, DatasetDict, IterableDataset, concatenate_datasets
 from datasets.fingerprint import Hasher
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
@@ -42,6 +43,7 @@ WORD_PUNCTUATION = r'[.,!?;:"«»()¡¿…]'
 SPACE = "▁"
 LENGTH_COLUMNS = ("length", "target_length")  # tokens of input_ids and of labels, stored by tokenize_dataset
 TOKENIZE_BATCH = 10_000  # pairs a call of the fast path: fewer, bigger Arrow writes
+PAIRS_PER_WORKER = 2_000_000  # a tokenizing worker is replaced after this many pairs (its memory creeps up)
 TOKENIZE_VERSION = 3  # part of the tokenized cache's fingerprint: bump it when `tokenize_dataset` changes its output
 
 logger = logging.getLogger(__name__)
@@ -198,24 +200,30 @@ def tokenize_dataset(
         if isinstance(ds, IterableDataset):  # tokenized as it is read, during training
             return ds.map(restoring(preprocess), batched=True, remove_columns=ds.column_names or ["translation"])
         fingerprint = Hasher.hash([ds._fingerprint, *options])
-        if load_from_cache_file and _cached(ds, fingerprint):
+        parts = math.ceil(len(ds) / (num_proc * PAIRS_PER_WORKER)) if num_proc and num_proc > 1 else 1
+        if load_from_cache_file and _cached(ds, fingerprint if parts == 1 else Hasher.hash([fingerprint, 0, parts])):
             logger.info("%s split: reusing the tokenized cache of an earlier run (not tokenized again)", split)
         fast = _backend_only(tokenizer)
         if fast:  # Arrow batches in and out; the result is returned unformatted, as `preprocess`'s is
             ds = ds.select_columns(["translation"]).with_format("arrow")
-        with shared_with_workers(num_proc):
-            tokenized = ds.map(
-                ArrowTokenizer(tokenizer.backend_tokenizer, source_lang, target_lang, max_source_length,
-                               max_target_length) if fast else preprocess,
-                batched=True,
-                batch_size=TOKENIZE_BATCH if fast else 1000,
-                writer_batch_size=TOKENIZE_BATCH if fast else 1000,  # one Arrow record batch (kept in memory) a call
-                remove_columns=ds.column_names,
-                num_proc=num_proc,
-                load_from_cache_file=load_from_cache_file,
-                new_fingerprint=fingerprint,
-                desc=f"Tokenizing the {split} split",
-            )
+        function = ArrowTokenizer(tokenizer.backend_tokenizer, source_lang, target_lang, max_source_length,
+                                  max_target_length) if fast else preprocess
+        pieces = []
+        for part in range(parts):  # fresh workers for each part: a worker's memory creeps up as it runs
+            piece = ds.shard(parts, part, contiguous=True) if parts > 1 else ds
+            with shared_with_workers(num_proc):
+                pieces.append(piece.map(
+                    function,
+                    batched=True,
+                    batch_size=TOKENIZE_BATCH if fast else 1000,
+                    writer_batch_size=TOKENIZE_BATCH if fast else 1000,  # a record batch a call (metadata in memory)
+                    remove_columns=ds.column_names,
+                    num_proc=num_proc,
+                    load_from_cache_file=load_from_cache_file,
+                    new_fingerprint=fingerprint if parts == 1 else Hasher.hash([fingerprint, part, parts]),
+                    desc=f"Tokenizing the {split} split" + (f" (part {part + 1} of {parts})" if parts > 1 else ""),
+                ))
+        tokenized = pieces[0] if parts == 1 else concatenate_datasets(pieces)
         return tokenized.with_format(None) if fast else tokenized
 
     with truncation_restored(tokenizer):
@@ -228,8 +236,8 @@ def tokenize_dataset(
 def shared_with_workers(num_proc: int | None):
     """`gc.freeze()` around forking tokenizing workers. A forked worker shares its parent's memory until it writes to
     a page; the garbage collector writes into the header of every object it visits, so without this each worker
-    copies, over a long run, most of the parent's heap (torch, transformers: about 450 MB): at 40M pairs the workers
-    held 3x the memory they held at 1M. Frozen objects are not visited."""
+    copies, over a long run, more and more of the parent's heap (torch, transformers: about 450 MB), and the memory of
+    a run grows with the corpus. Frozen objects are not visited."""
     if not num_proc or num_proc < 2:
         yield
         return
@@ -268,7 +276,8 @@ class ArrowTokenizer:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         translation = batch.column("translation").combine_chunks()
-        sides = [self._encode(translation.field(lang).to_pylist(), limit) for lang, limit in zip(self.langs, self.limits)]
+        sides = [self._encode(translation.field(lang).to_pylist(), limit)
+                 for lang, limit in zip(self.langs, self.limits)]
         lengths = [np.fromiter(map(len, ids), dtype=np.int32, count=len(ids)) for ids in sides]
         keep = (lengths[0] > 1) & (lengths[1] > 1)  # more than the lone </s>
         if not keep.all():

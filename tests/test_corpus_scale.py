@@ -137,7 +137,8 @@ def test_token_batches_hold_at_most_n_tokens_and_every_pair_once(big_file):
 
 def test_under_ddp_every_rank_has_its_own_token_batches_and_as_many(big_file):
     lengths = np.random.default_rng(0).integers(2, 30, size=(2, 5001))
-    ranks = [list(BatchSamplerShard(TokenBatchSampler(LengthIndex.of_arrays(*lengths), max_tokens=300, num_replicas=2), 2, rank))
+    index = LengthIndex.of_arrays(*lengths)
+    ranks = [list(BatchSamplerShard(TokenBatchSampler(index, max_tokens=300, num_replicas=2), 2, rank))
              for rank in range(2)]
     assert len(ranks[0]) == len(ranks[1]) > 10
     seen = [i for batches in ranks for b in batches for i in b]

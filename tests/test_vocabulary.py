@@ -169,10 +169,12 @@ def test_tokenize_dataset_errors(bpe):
         tokenize_dataset(DatasetDict(train=make_dataset(SENTENCES)), bpe, "en", "de")
 
 
-@pytest.mark.parametrize("kind", ["bpe", "word"])
-def test_the_arrow_fast_path_matches_the_tokenizer_call_in_workers(kind, request, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind, pairs_per_worker", [("bpe", 2_000_000), ("word", 2_000_000), ("bpe", 500)])
+def test_the_arrow_fast_path_matches_the_tokenizer_call_in_workers(kind, pairs_per_worker, request, tmp_path,
+                                                                   monkeypatch):
     """Our own tokenizers take `ArrowTokenizer` (the backend, Arrow in and out); it must give what calling the
-    tokenizer gives, row for row, with truncation, dropped empty pairs and worker processes."""
+    tokenizer gives, row for row, with truncation, dropped empty pairs and worker processes, also when the split is
+    tokenized in parts, each by fresh workers (500 pairs a worker: 3 parts here)."""
     import datasets
 
     from hf_gru_seq2seq import vocabulary
@@ -185,7 +187,10 @@ def test_the_arrow_fast_path_matches_the_tokenizer_call_in_workers(kind, request
     make_dataset(pairs).map(lambda b: b, batched=True, cache_file_name=str(path))
     raw = Dataset.from_file(str(path))
     assert vocabulary._backend_only(tokenizer)
+    monkeypatch.setattr(vocabulary, "PAIRS_PER_WORKER", pairs_per_worker)
     fast = tokenize_dataset(raw, tokenizer, "en", "fr", 6, 9, num_proc=2, load_from_cache_file=False)
+    again = tokenize_dataset(raw, tokenizer, "en", "fr", 6, 9, num_proc=2)
+    assert again._fingerprint == fast._fingerprint  # a second run finds the same dataset (and its length index)
     monkeypatch.setattr(vocabulary, "_backend_only", lambda _: False)
     slow = tokenize_dataset(raw, tokenizer, "en", "fr", 6, 9, load_from_cache_file=False)
     assert len(fast) == len(slow) == (len(SENTENCES) + 1) * 300
