@@ -1,7 +1,7 @@
 """Samplers of the training set for batches of a fixed number of pairs, whose memory does not grow with the corpus.
 
-torch's `RandomSampler` makes a Python list of every index each epoch (about 1.4 GB at 40M pairs) and the
-Trainer's `LengthGroupedSampler` several (lengths, permutation, megabatches: several GB). These two compute their
+torch's `RandomSampler` makes a Python list of every index each epoch (a pointer and an int object a pair) and the
+Trainer's `LengthGroupedSampler` several (lengths, permutation, megabatches). These two compute their
 order a chunk at a time from a `Permutation` and the memory-mapped `LengthIndex`:
 
 - `ShuffledOrder`: every index once an epoch, in a seeded random order (`train_sampling_strategy="random"`);
