@@ -2,7 +2,7 @@
 
 `tokenize_dataset` stores `length` (source tokens) and `target_length` columns. Batching by length needs them for
 every pair, and a token batcher also needs the pairs grouped by cost (a pair costs its longer side). Held in memory
-that is 20 bytes a pair (two lengths and an index, as numpy's default int64). Instead, for a dataset in the datasets cache, `LengthIndex.of_dataset`
+that is 24 bytes a pair (two lengths and an index as int64). Instead, for a dataset in the datasets cache, `LengthIndex.of_dataset`
 writes three `.npy` files beside the cache, once, a million rows at a time, and memory-maps them: their pages are
 the page cache's, not the process's heap, so memory stays flat however big the corpus. A second run on the same
 tokenized data (same fingerprint) maps the files again. A dataset held in memory (the built-in data, tests) gets
