@@ -2,11 +2,11 @@
 
 `tokenize_dataset` stores `length` (source tokens) and `target_length` columns. Batching by length needs them for
 every pair, and a token batcher also needs the pairs grouped by cost (a pair costs its longer side). Held in memory
-that is 24 bytes a pair (two lengths and an index as int64). Instead, for a dataset in the datasets cache, `LengthIndex.of_dataset`
-writes three `.npy` files beside the cache, once, a million rows at a time, and memory-maps them: their pages are
-the page cache's, not the process's heap, so memory stays flat however big the corpus. A second run on the same
-tokenized data (same fingerprint) maps the files again. A dataset held in memory (the built-in data, tests) gets
-in-memory arrays.
+that is 24 bytes a pair (two lengths and an index as int64). Instead, for a dataset in the datasets cache,
+`LengthIndex.of_dataset` writes three `.npy` files beside the cache, once, a million rows at a time, and memory-maps
+them: their pages are the page cache's, not the process's heap, so memory stays flat however big the corpus. A second
+run on the same tokenized data (same fingerprint) maps the files again. A dataset held in memory (the built-in data,
+tests) gets in-memory arrays.
 
 Files, in `<cache folder>/hf_gru_seq2seq_lengths/<fingerprint>/`:
 - `source.npy`, `target.npy` (uint16): tokens of each pair's source and target;
