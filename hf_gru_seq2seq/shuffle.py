@@ -1,10 +1,10 @@
 """A seeded random permutation of `range(n)` that costs no memory: any slice of it is computed on demand.
 
 `np.random.permutation(n)` holds n int64s (320 MB at 40M pairs) and torch's `RandomSampler` a Python list of n ints
-(a pointer and an int object each). `Permutation(n, seed)` is a 4-round Feistel network over the smallest even power of two >= n, with
-cycle walking (a value that lands outside `range(n)` is permuted again until it falls inside), the construction of
-format-preserving encryption: a bijection of `range(n)` whose order looks random, computed for a numpy array of
-positions at a time. Each (seed, round) pair gives an independent round key.
+(a pointer and an int object each). `Permutation(n, seed)` is a 4-round Feistel network over the smallest even power
+of two >= n, with cycle walking (a value that lands outside `range(n)` is permuted again until it falls inside), the
+construction of format-preserving encryption: a bijection of `range(n)` whose order looks random, computed for a numpy
+array of positions at a time. Each (seed, round) pair gives an independent round key.
 """
 
 import numpy as np
