@@ -238,8 +238,7 @@ def file_format_of(path, file_format: str | None = None) -> str:
 
 def pairs_to_dataset(pairs: list[dict], source_lang: str, target_lang: str) -> Dataset:
     """A `Dataset` with one `translation` column (a `datasets.Translation` feature) from `{lang: text}` dicts."""
-    features = Features({"translation": Translation(languages=[source_lang, target_lang])})
-    return Dataset.from_dict({"translation": pairs}, features=features)
+    return Dataset.from_dict({"translation": pairs}, features=translation_features(source_lang, target_lang))
 
 
 def iter_pairs(path, source_lang: str, target_lang: str, fmt: str, report: ReadReport) -> Iterator[dict]:

@@ -32,6 +32,10 @@ class OrderedEvalSeq2SeqTrainer(Seq2SeqTrainer):
             self._index_of = (self.train_dataset, LengthIndex.of_dataset(self.train_dataset))
         return self._index_of[1]
 
+    def _data_seed(self) -> int:
+        """The seed of the training order: `--data_seed`, else `--seed` (as the Trainer's own samplers)."""
+        return self.args.data_seed if self.args.data_seed is not None else self.args.seed
+
     def _get_train_sampler(self, train_dataset=None):
         """Orders whose memory does not grow with the corpus (`sentence_samplers`): `group_by_length` reads the
         `length` column `tokenize_dataset` stored (the Trainer would look for it in the dataset it has already
@@ -41,7 +45,7 @@ class OrderedEvalSeq2SeqTrainer(Seq2SeqTrainer):
         given = train_dataset if train_dataset is not None else train
         if not isinstance(train, datasets.Dataset) or not has_length(given) or len(given) != len(train):
             return super()._get_train_sampler(train_dataset)
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        seed = self._data_seed()
         strategy = self.args.train_sampling_strategy
         if strategy == "group_by_length" and "length" in train.column_names:
             size = self.args.train_batch_size * self.args.gradient_accumulation_steps
@@ -56,7 +60,7 @@ class OrderedEvalSeq2SeqTrainer(Seq2SeqTrainer):
             return super().get_train_dataloader()
         if not isinstance(self.train_dataset, datasets.Dataset):
             raise ValueError("max_tokens_per_batch needs the length columns that tokenize_dataset stores")
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        seed = self._data_seed()
         sampler = TokenBatchSampler(self._length_index(), self.max_tokens_per_batch, seed=seed,
                                     num_replicas=self.args.world_size)
         dataset = self._remove_unused_columns(self.train_dataset, description="Training")

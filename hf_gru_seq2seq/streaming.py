@@ -12,7 +12,7 @@ import logging
 from itertools import islice
 
 import datasets
-from datasets import Dataset, DatasetDict, Features, IterableDataset, Translation
+from datasets import Dataset, DatasetDict, IterableDataset
 
 from . import data
 
@@ -31,9 +31,9 @@ def _stream_rows(path, source_lang, target_lang, fmt):
 def stream_file(path, source_lang: str, target_lang: str, file_format: str | None = None) -> IterableDataset:
     fmt = data.file_format_of(path, file_format)
     data._check_file(path)
-    features = Features({"translation": Translation(languages=[source_lang, target_lang])})
     kwargs = dict(path=str(path), source_lang=source_lang, target_lang=target_lang, fmt=fmt)
-    return IterableDataset.from_generator(_stream_rows, features=features, gen_kwargs=kwargs)
+    return IterableDataset.from_generator(_stream_rows, features=data.translation_features(source_lang, target_lang),
+                                          gen_kwargs=kwargs)
 
 
 def held_out(stream: IterableDataset, count: int, source_lang: str, target_lang: str) -> Dataset:
@@ -41,8 +41,7 @@ def held_out(stream: IterableDataset, count: int, source_lang: str, target_lang:
     rows = [row["translation"] for row in islice(iter(stream), count)]
     if not rows:
         raise ValueError("the training stream holds no usable sentence pair")
-    features = Features({"translation": Translation(languages=[source_lang, target_lang])})
-    return Dataset.from_dict({"translation": rows}, features=features)
+    return data.pairs_to_dataset(rows, source_lang, target_lang)
 
 
 def load_streaming_splits(data_args, cache_dir: str | None = None) -> DatasetDict:
